@@ -1,1 +1,3 @@
+//! `ects-gateway`: the ECTS Edge service and field CLI.
+
 fn main() {}
