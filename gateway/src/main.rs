@@ -1,3 +1,102 @@
-//! `ects-gateway`: the ECTS Edge service and field CLI.
+//! `ects-gateway`: the ECTS Edge service and its field CLI.
+//!
+//! Errors go to stderr through `tracing` (human-readable by default, JSON with
+//! `--log-json` for journald/collectors); results go to stdout.
 
-fn main() {}
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use ects_gateway::board::{BUNDLED, Board};
+
+#[derive(Parser)]
+#[command(
+    name = "ects-gateway",
+    version,
+    about = "ECTS Edge: customs transit monitoring gateway"
+)]
+struct Cli {
+    /// Log as JSON lines instead of human-readable text.
+    #[arg(long, global = true)]
+    log_json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Board profiles: list, show, or check a profile file.
+    Board {
+        #[command(subcommand)]
+        action: BoardAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum BoardAction {
+    /// List the bundled profiles.
+    List,
+    /// Validate and print a bundled profile.
+    Show {
+        /// Profile name (rpi4, rpi5, zero2w, cm4, sim).
+        name: String,
+    },
+    /// Validate a profile file of your own.
+    Check {
+        /// The TOML file.
+        file: PathBuf,
+    },
+}
+
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ECTS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_json);
+    match run(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Board { action } => {
+            match action {
+                BoardAction::List => {
+                    for (file, _) in BUNDLED {
+                        let name = file.trim_end_matches(".toml");
+                        let board = Board::bundled(name)
+                            .with_context(|| format!("bundled profile {name}"))?;
+                        println!("{:<8} {}", board.name, board.description);
+                    }
+                }
+                BoardAction::Show { name } => println!("{:#?}", Board::bundled(&name)?),
+                BoardAction::Check { file } => {
+                    let board = Board::from_file(&file)?;
+                    println!(
+                        "{}: board profile `{}` is valid",
+                        file.display(),
+                        board.name
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
