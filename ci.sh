@@ -20,28 +20,11 @@ for arg in "$@"; do
 done
 
 step() { printf '\n==> %s\n' "$*"; }
-as_root() {
-    if [ "$(id -u)" = 0 ]; then "$@"
-    elif command -v sudo >/dev/null; then sudo "$@"
-    else echo "ci.sh: need root or sudo to run: $*" >&2; return 1
-    fi
-}
+. scripts/cross.sh
 
-# ---- what the tests need, from Debian's packages --------------------------------------
-missing=()
+# ---- what the gates need, from Debian's packages ----------------------------------------
 if [ "$CROSS" = 1 ]; then
-    [ -x /usr/bin/rustc ] && [ -d /usr/lib/rustlib/src/rust/library/core ] || missing+=(rustc-web rust-web-src)
-    command -v aarch64-linux-gnu-gcc >/dev/null || missing+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
-    [ -d /usr/lib/rustlib/aarch64-unknown-linux-gnu ] || missing+=(libstd-rust-web-dev:arm64)
-    command -v qemu-aarch64 >/dev/null || missing+=(qemu-user)
-fi
-if [ "${#missing[@]}" -gt 0 ]; then
-    step "installing ${missing[*]}"
-    if printf '%s\n' "${missing[@]}" | grep -q ':arm64$'; then
-        as_root dpkg --add-architecture arm64
-    fi
-    as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+    ensure_cross_toolchain
 fi
 
 rustc_version=$(rustc --version | awk '{print $2}')
@@ -61,17 +44,12 @@ step "cargo test --workspace"
 cargo test --locked --workspace
 
 if [ "$CROSS" = 1 ]; then
-    # Debian's rustc, in its own target dir: its artifacts must not mix with rustup's.
-    export CARGO_TARGET_DIR="$PWD/target/cross"
-    step "ects-firmware for thumbv7em-none-eabihf (no std, no alloc)"
-    RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 \
-        cargo build --locked -Zbuild-std=core --target thumbv7em-none-eabihf -p ects-firmware
-
-    step "ects-gateway for aarch64-unknown-linux-gnu (Raspberry Pi), smoke-run under qemu"
-    RUSTC=/usr/bin/rustc CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc \
-        cargo build --locked --release --target aarch64-unknown-linux-gnu -p ects-gateway
-    qemu-aarch64 -L /usr/aarch64-linux-gnu \
-        "$CARGO_TARGET_DIR/aarch64-unknown-linux-gnu/release/ects-gateway" --version
+    step "ects-firmware for $MCU_TARGET (no std, no alloc)"
+    build_firmware_mcu
+    step "ects-gateway for $PI_TARGET (Raspberry Pi), smoke-run under qemu"
+    build_gateway_pi
+    qemu-aarch64 -L /usr/aarch64-linux-gnu "$(gateway_pi_binary)" --version
+    qemu-aarch64 -L /usr/aarch64-linux-gnu "$(gateway_pi_binary)" board show rpi5 >/dev/null
 fi
 
 step "all gates passed"

@@ -3,6 +3,7 @@
 //! Errors go to stderr through `tracing` (human-readable by default, JSON with
 //! `--log-json` for journald/collectors); results go to stdout.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -67,6 +68,8 @@ fn main() -> ExitCode {
     init_logging(cli.log_json);
     match run(cli.command) {
         Ok(code) => code,
+        // A reader that went away (`| head`) is not an error of ours.
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
             ExitCode::FAILURE
@@ -74,7 +77,14 @@ fn main() -> ExitCode {
     }
 }
 
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain()
+        .filter_map(|c| c.downcast_ref::<std::io::Error>())
+        .any(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+}
+
 fn run(command: Command) -> anyhow::Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
     match command {
         Command::Board { action } => {
             match action {
@@ -83,10 +93,10 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                         let name = file.trim_end_matches(".toml");
                         let board = Board::bundled(name)
                             .with_context(|| format!("bundled profile {name}"))?;
-                        println!("{:<8} {}", board.name, board.description);
+                        writeln!(out, "{:<8} {}", board.name, board.description)?;
                     }
                 }
-                BoardAction::Show { name } => println!("{:#?}", Board::bundled(&name)?),
+                BoardAction::Show { name } => writeln!(out, "{:#?}", Board::bundled(&name)?)?,
                 BoardAction::Check { file } => {
                     let board = Board::from_file(&file)?;
                     println!(
