@@ -11,6 +11,7 @@
 //!   published-form events.
 
 pub mod board;
+pub mod demo;
 pub mod payload;
 pub mod topic;
 

@@ -9,7 +9,11 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use ects_firmware::text::Text;
+use ects_firmware::time::Duration;
 use ects_gateway::board::{BUNDLED, Board};
+use ects_gateway::demo::{self, DEMO_GPS_CAPTURE, DemoConfig};
+use ects_gateway::payload::Encoding;
 
 #[derive(Parser)]
 #[command(
@@ -27,6 +31,22 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the demo: a recorded GPS capture through the decoders into published-form events
+    /// (one payload a line on stdout; a summary on stderr).
+    Demo {
+        /// Gateway id used in event ids.
+        #[arg(long, default_value = "demo-gw")]
+        gateway: String,
+        /// Minimum receiver time between routine position events, seconds.
+        #[arg(long, default_value_t = 30)]
+        position_interval_s: u32,
+        /// Payload encoding; CBOR payloads are printed as hex, one a line.
+        #[arg(long, value_enum, default_value_t = Encoding::Json)]
+        encoding: Encoding,
+        /// Use this NMEA capture instead of the bundled one (`-` for standard input).
+        #[arg(long)]
+        gps: Option<PathBuf>,
+    },
     /// Board profiles: list, show, or check a profile file.
     Board {
         #[command(subcommand)]
@@ -77,6 +97,18 @@ fn main() -> ExitCode {
     }
 }
 
+/// Reads a whole input file, or standard input for `-`.
+fn read_input(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    if path.as_os_str() == "-" {
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut buf)
+            .context("reading standard input")?;
+        Ok(buf)
+    } else {
+        std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+    }
+}
+
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain()
         .filter_map(|c| c.downcast_ref::<std::io::Error>())
@@ -86,6 +118,31 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 fn run(command: Command) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     match command {
+        Command::Demo {
+            gateway,
+            position_interval_s,
+            encoding,
+            gps,
+        } => {
+            let config = DemoConfig {
+                gateway: gateway
+                    .parse()
+                    .map_err(|e| anyhow::anyhow!("--gateway {gateway:?}: {e}"))?,
+                gps_source: Text::new("gps0").expect("valid source name"),
+                position_interval: Duration::from_secs(i64::from(position_interval_s)),
+                encoding,
+            };
+            let capture = match gps {
+                None => DEMO_GPS_CAPTURE.to_vec(),
+                Some(path) => read_input(&path)?,
+            };
+            let summary = demo::run(&config, &capture, &mut out)?;
+            eprintln!(
+                "demo: {} sentences accepted, {} rejected, {} events written",
+                summary.accepted, summary.rejected, summary.events
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Board { action } => {
             match action {
                 BoardAction::List => {
