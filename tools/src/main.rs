@@ -1,1 +1,2 @@
+//! ECTS Edge operator and test tools (placeholder until the tools land).
 fn main() {}
