@@ -15,6 +15,8 @@ use ects_gateway::board::{BUNDLED, Board};
 use ects_gateway::demo::{self, DEMO_GPS_CAPTURE, DemoConfig};
 use ects_gateway::payload::Encoding;
 
+mod decode;
+
 #[derive(Parser)]
 #[command(
     name = "ects-gateway",
@@ -31,6 +33,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Decode a capture from a device and print what the gateway understands of it.
+    #[command(subcommand)]
+    Decode(decode::DecodeCommand),
     /// Run the demo: a recorded GPS capture through the decoders into published-form events
     /// (one payload a line on stdout; a summary on stderr).
     Demo {
@@ -118,6 +123,7 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 fn run(command: Command) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     match command {
+        Command::Decode(cmd) => decode::run(cmd).map(|()| ExitCode::SUCCESS),
         Command::Demo {
             gateway,
             position_interval_s,
