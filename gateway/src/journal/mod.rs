@@ -642,10 +642,10 @@ impl<FS: Filesystem> Journal<FS> {
                 }
             }
         } else {
-            if self.streams[i].pending.len() >= WRITE_BUFFER {
-                if let Err(e) = self.write_pending(stream) {
-                    tracing::warn!(error = %e, "journal write deferred");
-                }
+            if self.streams[i].pending.len() >= WRITE_BUFFER
+                && let Err(e) = self.write_pending(stream)
+            {
+                tracing::warn!(error = %e, "journal write deferred");
             }
             false
         };
@@ -665,18 +665,16 @@ impl<FS: Filesystem> Journal<FS> {
             let due = self.streams[index(stream)]
                 .dirty_since
                 .is_some_and(|t| now.duration_since(t) >= interval);
-            if due {
-                if let Err(e) = self.sync_stream(stream) {
-                    first_err.get_or_insert(e);
-                }
+            if due && let Err(e) = self.sync_stream(stream) {
+                first_err.get_or_insert(e);
             }
         }
         if self.ledger_dirty {
             let since = *self.ledger_dirty_since.get_or_insert(now);
-            if now.duration_since(since) >= interval {
-                if let Err(e) = self.store_ledger() {
-                    first_err.get_or_insert(e);
-                }
+            if now.duration_since(since) >= interval
+                && let Err(e) = self.store_ledger()
+            {
+                first_err.get_or_insert(e);
             }
         }
         first_err.map_or(Ok(()), Err)
@@ -1003,14 +1001,15 @@ impl<FS: Filesystem> Journal<FS> {
 
     fn cached(&mut self, stream: Stream, seg: &Segment, offset: u64) -> Result<Vec<u8>> {
         let i = index(stream);
-        if let Some((first, start, bytes)) = &self.streams[i].read_cache {
-            if *first == seg.first_seq && offset >= *start {
-                let rel = (offset - start) as usize;
-                if let Some(rest) = bytes.get(rel..) {
-                    if let Decoded::Valid { len, .. } = decode(rest) {
-                        return Ok(rest[..len].to_vec());
-                    }
-                }
+        if let Some((first, start, bytes)) = &self.streams[i].read_cache
+            && *first == seg.first_seq
+            && offset >= *start
+        {
+            let rel = (offset - start) as usize;
+            if let Some(rest) = bytes.get(rel..)
+                && let Decoded::Valid { len, .. } = decode(rest)
+            {
+                return Ok(rest[..len].to_vec());
             }
         }
         let path = self.path(stream, seg);
@@ -1031,7 +1030,9 @@ impl<FS: Filesystem> Journal<FS> {
     pub fn ack(&mut self, seq: u64) {
         for i in 0..2 {
             let st = &mut self.streams[i];
-            let Ok(pos) = st.inflight.binary_search_by_key(&seq, |f| f.seq) else { continue };
+            let Ok(pos) = st.inflight.binary_search_by_key(&seq, |f| f.seq) else {
+                continue;
+            };
             st.inflight[pos].acked = true;
             self.advance_ack_point(i);
             return;
@@ -1104,7 +1105,12 @@ impl<FS: Filesystem> Journal<FS> {
                 st.cursor = first.at;
                 st.read_in_segment = (first.at.offset == 0).then_some(0);
             }
-            let acked: Vec<u64> = st.inflight.iter().filter(|f| f.acked).map(|f| f.seq).collect();
+            let acked: Vec<u64> = st
+                .inflight
+                .iter()
+                .filter(|f| f.acked)
+                .map(|f| f.seq)
+                .collect();
             st.acked_ahead.extend(acked);
             st.inflight.clear();
         }

@@ -152,7 +152,11 @@ fn test_rewind_sends_everything_unacked_again() {
     j.ack(first[2].seq);
     j.rewind();
     let again: Vec<u64> = drain(&mut j, Stream::Events);
-    assert_eq!(again, [2, 4, 5, 6, 7, 8, 9, 10], "3 was acknowledged: not sent again");
+    assert_eq!(
+        again,
+        [2, 4, 5, 6, 7, 8, 9, 10],
+        "3 was acknowledged: not sent again"
+    );
     j.ack(2);
     assert_eq!(j.stats().acked.0, 3, "3 was acked before the rewind");
 }
