@@ -16,6 +16,7 @@ use ects_gateway::demo::{self, DEMO_GPS_CAPTURE, DemoConfig};
 use ects_gateway::payload::Encoding;
 
 mod decode;
+mod journal_cli;
 
 #[derive(Parser)]
 #[command(
@@ -33,6 +34,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Field tools for the store-and-forward journal: stat, dump, verify, soak.
+    #[command(subcommand)]
+    Journal(journal_cli::JournalCommand),
     /// Decode a capture from a device and print what the gateway understands of it.
     #[command(subcommand)]
     Decode(decode::DecodeCommand),
@@ -123,6 +127,7 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 fn run(command: Command) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     match command {
+        Command::Journal(cmd) => journal_cli::run(cmd, &mut out),
         Command::Decode(cmd) => decode::run(cmd).map(|()| ExitCode::SUCCESS),
         Command::Demo {
             gateway,

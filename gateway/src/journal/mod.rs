@@ -40,6 +40,7 @@
 //! backlog.
 
 pub mod fs;
+pub mod inspect;
 pub mod ledger;
 pub mod record;
 

@@ -219,9 +219,11 @@ pub struct Scan {
     pub corrupt_regions: u64,
     /// Bytes skipped inside corrupt regions.
     pub corrupt_bytes: u64,
-    /// Where the valid data ends: a torn tail starts here (equals the file length when
-    /// there is none).
+    /// Where the valid data ends: a torn tail or trailing garbage starts here (equals the
+    /// file length when there is none).
     pub valid_end: usize,
+    /// Bytes at the end that are the beginning of a record cut short (a torn write).
+    pub torn_bytes: usize,
 }
 
 /// Scans a segment: every valid record, corrupt regions skipped, torn tail located.
@@ -235,7 +237,10 @@ pub fn scan(bytes: &[u8]) -> Scan {
                 at += len;
                 s.valid_end = at;
             }
-            Decoded::Truncated => break,
+            Decoded::Truncated => {
+                s.torn_bytes = bytes.len() - at;
+                break;
+            }
             Decoded::Corrupt => match resync(bytes, at + 1) {
                 Some(next) => {
                     s.corrupt_regions += 1;

@@ -4,3 +4,5 @@
 mod schema;
 // The README's demo command and the payload verifier, as real processes.
 mod demo;
+// The journal under SIGKILL and bit rot, through its field CLI.
+mod journal;
