@@ -62,7 +62,7 @@ pub enum JournalCommand {
 }
 
 fn load(
-    dir: &PathBuf,
+    dir: &std::path::Path,
     each: impl FnMut(&ects_gateway::journal::record::Record, bool),
 ) -> anyhow::Result<Inspection> {
     anyhow::ensure!(dir.is_dir(), "{}: no such journal directory", dir.display());
