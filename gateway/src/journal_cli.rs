@@ -17,7 +17,7 @@ use ects_firmware::time::Timestamp;
 use ects_gateway::journal::fs::ProductionFilesystem;
 use ects_gateway::journal::inspect::{Inspection, inspect};
 use ects_gateway::journal::ledger::LedgerState;
-use ects_gateway::journal::{Journal, JournalConfig, Stream};
+use ects_gateway::journal::{Journal, JournalConfig, JournalError, Stream};
 
 /// The `journal` subcommands.
 #[derive(Debug, Subcommand)]
@@ -58,6 +58,9 @@ pub enum JournalCommand {
         /// Payload size in bytes.
         #[arg(long, default_value_t = 400)]
         payload_bytes: usize,
+        /// Journal size limit in bytes (default: the service default, 512 MiB).
+        #[arg(long)]
+        max_bytes: Option<u64>,
     },
 }
 
@@ -207,12 +210,17 @@ pub fn run(cmd: JournalCommand, out: &mut impl Write) -> anyhow::Result<ExitCode
             count,
             critical_every,
             payload_bytes,
+            max_bytes,
         } => {
-            let config = JournalConfig::new(&dir);
+            let mut config = JournalConfig::new(&dir);
+            if let Some(max) = max_bytes {
+                config.max_bytes = max;
+            }
             let (mut journal, recovery) = Journal::open(ProductionFilesystem, config)
                 .with_context(|| format!("opening journal {}", dir.display()))?;
             tracing::info!(?recovery, "journal opened");
             let every = critical_every.max(1);
+            let (mut appended_n, mut refused) = (0u64, 0u64);
             let mut last_tick = Instant::now();
             for n in 0..count {
                 let now = Instant::now();
@@ -224,7 +232,7 @@ pub fn run(cmd: JournalCommand, out: &mut impl Write) -> anyhow::Result<ExitCode
                 let received = SystemTime::now()
                     .duration_since(UNIX_EPOCH)
                     .map_or(0, |d| d.as_micros() as i64);
-                let appended = journal.append(
+                let appended = match journal.append(
                     stream,
                     severity,
                     received,
@@ -234,7 +242,15 @@ pub fn run(cmd: JournalCommand, out: &mut impl Write) -> anyhow::Result<ExitCode
                         p
                     },
                     now,
-                )?;
+                ) {
+                    Ok(a) => a,
+                    Err(JournalError::Full(_)) => {
+                        refused += 1;
+                        continue;
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                appended_n += 1;
                 if appended.durable {
                     writeln!(out, "durable {}", appended.seq)?;
                     out.flush()?;
@@ -244,8 +260,18 @@ pub fn run(cmd: JournalCommand, out: &mut impl Write) -> anyhow::Result<ExitCode
                     last_tick = now;
                 }
             }
-            journal.flush()?;
-            writeln!(out, "soak: {count} records appended")?;
+            if let Err(e) = journal.flush() {
+                tracing::warn!(error = %e, "final flush failed; buffered records were not written");
+            }
+            for d in journal.take_drops() {
+                writeln!(out, "dropped {} {:?} worst {}", d.count, d.reason, d.worst)?;
+            }
+            let stats = journal.stats();
+            writeln!(
+                out,
+                "soak: {appended_n} appended, {refused} refused; backlog {} events, {} positions; refusing positions: {}",
+                stats.backlog.0, stats.backlog.1, stats.refusing_positions
+            )?;
             Ok(ExitCode::SUCCESS)
         }
     }

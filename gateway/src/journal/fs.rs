@@ -9,7 +9,7 @@
 //! sync(f)            everything appended to f so far survives a crash (fdatasync)
 //! create/remove/rename of a directory entry: durable only after sync_dir(dir)
 //! write_file(p, b)   p holds exactly b and is synced (its directory entry is not)
-//! a write that fails with StorageFull (ENOSPC) wrote nothing
+//! a write that fails (ENOSPC) may have written a prefix of its bytes
 //! ```
 
 use std::collections::HashMap;
@@ -274,9 +274,19 @@ impl TestFilesystem {
 impl AppendFile for TestAppendFile {
     fn append(&mut self, buf: &[u8]) -> io::Result<()> {
         let mut st = self.fs.lock();
-        st.check_space(buf.len())?;
-        st.bytes_written += buf.len() as u64;
-        st.file(&self.path)?.content.extend_from_slice(buf);
+        // Like a real `write_all` on a full disk: what fits is written, then ENOSPC.
+        let room = st
+            .capacity
+            .map_or(usize::MAX, |cap| cap.saturating_sub(st.used()) as usize);
+        let n = buf.len().min(room);
+        st.bytes_written += n as u64;
+        st.file(&self.path)?.content.extend_from_slice(&buf[..n]);
+        if n < buf.len() {
+            return Err(io::Error::new(
+                io::ErrorKind::StorageFull,
+                "test filesystem is full",
+            ));
+        }
         Ok(())
     }
     fn sync(&mut self) -> io::Result<()> {
@@ -433,6 +443,13 @@ mod tests {
         let e = f.append(b"x").unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::StorageFull);
         assert_eq!(fs.len(Path::new("/j/a")).unwrap(), 10);
+        fs.set_capacity(Some(12));
+        assert!(f.append(b"abcd").is_err());
+        assert_eq!(
+            fs.read_at(Path::new("/j/a"), 8, 10).unwrap(),
+            b"89ab",
+            "a prefix landed"
+        );
     }
 
     #[test]

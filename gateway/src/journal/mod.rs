@@ -333,6 +333,8 @@ pub struct Journal<FS: Filesystem = ProductionFilesystem> {
     ledger_dirty_since: Option<Instant>,
     drops: Vec<DropReport>,
     refusing_positions: bool,
+    /// The last write failed for lack of space and nothing could be evicted.
+    disk_full: bool,
     bytes_written: u64,
 }
 
@@ -387,6 +389,7 @@ impl<FS: Filesystem> Journal<FS> {
             ledger_dirty_since: None,
             drops: Vec::new(),
             refusing_positions: false,
+            disk_full: false,
             bytes_written: 0,
         };
 
@@ -577,6 +580,33 @@ impl<FS: Filesystem> Journal<FS> {
         payload: impl FnOnce(u64) -> Vec<u8>,
         now: Instant,
     ) -> Result<Appended> {
+        match self.try_append(stream, severity, received_at_us, payload, now) {
+            Err(JournalError::Io { path, source }) => {
+                // Refused before it was accepted (the segment could not be rolled, the
+                // sequence reservation not stored): a drop like any other.
+                self.record_drop(DropReason::DiskFull, 1, severity, None);
+                if source.kind() == std::io::ErrorKind::StorageFull {
+                    tracing::warn!(path = %path.display(), "disk full: record refused");
+                    Err(JournalError::Full(match stream {
+                        Stream::Positions => "position",
+                        Stream::Events => "event",
+                    }))
+                } else {
+                    Err(JournalError::Io { path, source })
+                }
+            }
+            other => other,
+        }
+    }
+
+    fn try_append(
+        &mut self,
+        stream: Stream,
+        severity: Severity,
+        received_at_us: i64,
+        payload: impl FnOnce(u64) -> Vec<u8>,
+        now: Instant,
+    ) -> Result<Appended> {
         let seq = self.next_seq;
         let payload = payload(seq);
         if payload.len() > MAX_PAYLOAD {
@@ -608,6 +638,31 @@ impl<FS: Filesystem> Journal<FS> {
             };
             self.record_drop(DropReason::DiskFull, 1, severity, None);
             return Err(JournalError::Full(what));
+        }
+        let pending = self.streams[index(stream)].pending.len() as u64;
+        if pending + len > self.config.segment_bytes && self.write_pending(stream).is_err() {
+            // The disk refuses writes and a segment's worth is already buffered: refuse
+            // rather than grow memory without bound.
+            self.record_drop(DropReason::DiskFull, 1, severity, None);
+            return Err(JournalError::Full(match stream {
+                Stream::Positions => "position",
+                Stream::Events => "event",
+            }));
+        }
+        if self.disk_full {
+            // The disk refused the last write and nothing could be evicted. Retry what is
+            // buffered (space may be back); while it stays full, new records are refused
+            // and counted, and those already accepted wait in memory for space.
+            for st in Stream::ALL {
+                let _ = self.write_pending(st);
+            }
+            if self.disk_full {
+                self.record_drop(DropReason::DiskFull, 1, severity, None);
+                return Err(JournalError::Full(match stream {
+                    Stream::Positions => "position",
+                    Stream::Events => "event",
+                }));
+            }
         }
         if stream == Stream::Positions {
             self.refusing_positions = false;
@@ -717,11 +772,67 @@ impl<FS: Filesystem> Journal<FS> {
         let Some(file) = st.file.as_mut() else {
             return Ok(());
         };
-        file.append(&st.pending).map_err(io_err(&path))?;
+        let result = file.append(&st.pending);
+        if result.is_err() {
+            // A failed write may have landed in part: cut it back to the last whole record
+            // so that a retry does not leave half a buffer (and then the whole) behind.
+            let on_disk = self.streams[i].segments.back().map_or(0, |seg| seg.bytes)
+                - self.streams[i].pending.len() as u64;
+            self.fs.truncate(&path, on_disk).map_err(io_err(&path))?;
+        }
+        match result {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::StorageFull => {
+                // The disk is fuller than `max_bytes` assumed: make room by the same policy
+                // and try again; the records stay buffered meanwhile.
+                if self.free_by_eviction(stream)? {
+                    return self.write_pending(stream);
+                }
+                if !self.disk_full {
+                    tracing::warn!(
+                        "disk full and no positions left to evict: refusing positions, buffering events"
+                    );
+                }
+                self.disk_full = true;
+                return Err(io_err(&path)(e));
+            }
+            Err(e) => return Err(io_err(&path)(e)),
+        }
+        if self.disk_full {
+            tracing::info!("disk accepts writes again");
+            self.disk_full = false;
+        }
+        let st = &mut self.streams[i];
         self.bytes_written += st.pending.len() as u64;
         st.pending.clear();
         st.unsynced = true;
         Ok(())
+    }
+
+    /// Evicts one position segment other than the one `writing` is appending to. Returns
+    /// whether anything was freed.
+    fn free_by_eviction(&mut self, writing: Stream) -> Result<bool> {
+        let p = index(Stream::Positions);
+        let n = self.streams[p].segments.len();
+        let can = match (n, writing) {
+            (0, _) => false,
+            (1, Stream::Positions) => false, // only the segment being written
+            (1, Stream::Events) => {
+                self.seal(Stream::Positions)?;
+                self.streams[p]
+                    .segments
+                    .front()
+                    .is_some_and(|s| s.bytes > 0)
+            }
+            _ => true,
+        };
+        if !can {
+            return Ok(false);
+        }
+        self.evict_oldest_position_segment()?;
+        let dir = self.config.dir.clone();
+        self.fs.sync_dir(&dir).map_err(io_err(&dir))?;
+        Ok(true)
     }
 
     fn sync_stream(&mut self, stream: Stream) -> Result<()> {
@@ -914,9 +1025,12 @@ impl<FS: Filesystem> Journal<FS> {
     /// [`JournalError::Io`] if a segment cannot be read.
     pub fn next_batch(&mut self, stream: Stream, max: usize) -> Result<Vec<Record>> {
         let i = index(stream);
-        // Readers see what is buffered too: hand it to the filesystem (not a sync).
+        // Readers see what is buffered too: hand it to the filesystem (not a sync). If the
+        // disk refuses, what is already on it is still delivered; the rest waits in memory.
         if !self.streams[i].pending.is_empty() {
-            self.write_pending(stream)?;
+            if let Err(e) = self.write_pending(stream) {
+                tracing::warn!(error = %e, "buffered journal records not yet written");
+            }
         }
         let mut out = Vec::new();
         while out.len() < max {
@@ -924,7 +1038,13 @@ impl<FS: Filesystem> Journal<FS> {
             let Some(seg) = self.streams[i].segments.get(cur.segment).cloned() else {
                 break;
             };
-            if cur.offset >= seg.bytes {
+            // Of the open segment, only what reached the filesystem can be read.
+            let readable = if seg.sealed {
+                seg.bytes
+            } else {
+                seg.bytes - self.streams[i].pending.len() as u64
+            };
+            if cur.offset >= readable {
                 if seg.sealed {
                     self.finish_segment_read(stream, &seg);
                     continue;
@@ -1094,6 +1214,8 @@ impl<FS: Filesystem> Journal<FS> {
         if removed {
             let dir = self.config.dir.clone();
             self.fs.sync_dir(&dir).map_err(io_err(&dir))?;
+            // Space came back: let positions in again (a failing write sets it again).
+            self.disk_full = false;
         }
         Ok(())
     }
@@ -1131,7 +1253,7 @@ impl<FS: Filesystem> Journal<FS> {
             next_seq: self.next_seq,
             acked: (self.streams[0].acked, self.streams[1].acked),
             dropped_total: self.ledger.dropped_total,
-            refusing_positions: self.refusing_positions,
+            refusing_positions: self.refusing_positions || self.disk_full,
             bytes_written: self.bytes_written,
         }
     }

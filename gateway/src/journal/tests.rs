@@ -220,6 +220,75 @@ fn test_full_journal_evicts_positions_first_then_refuses_positions_never_events(
 }
 
 #[test]
+fn test_enospc_below_max_bytes_evicts_positions_then_refuses_them() {
+    // The disk is smaller than `max_bytes` says (another partition user, a small card):
+    // the journal learns it from ENOSPC and applies the same policy.
+    let fs = TestFilesystem::new();
+    let now = Instant::now();
+    let c = config(); // max_bytes 64 MiB
+    let seg = c.segment_bytes;
+    fs.set_capacity(Some(6 * seg));
+    let (mut j, _) = open(&fs, &c);
+    for _ in 0..2_000 {
+        append(&mut j, Stream::Positions, Severity::Info, 1_000, now).unwrap();
+        j.next_batch(Stream::Positions, 0).unwrap(); // hands buffered records to the disk
+    }
+    let evicted: u64 = j
+        .take_drops()
+        .iter()
+        .filter(|d| d.reason == DropReason::Evicted)
+        .map(|d| d.count)
+        .sum();
+    assert!(
+        evicted > 0,
+        "positions were evicted to stay within the disk"
+    );
+    // Failed writes left nothing half-written behind (a real ENOSPC writes a prefix).
+    let ins = super::inspect::inspect(&fs, Path::new(DIR), |_, _| {}).unwrap();
+    assert!(ins.is_clean(), "{:?}", ins.segments);
+    let kept = drain(&mut j, Stream::Positions);
+    assert!(kept.windows(2).all(|w| w[0] < w[1]));
+    assert_eq!(
+        kept.len() as u64 + evicted,
+        2_000,
+        "every position is kept or counted"
+    );
+    let mut events = Vec::new();
+    let mut refused_events = 0;
+    for _ in 0..1_000 {
+        match append(&mut j, Stream::Events, Severity::Critical, 1_000, now) {
+            Ok(a) if a.durable => events.push(a.seq),
+            Ok(a) => events.push(a.seq), // buffered: the disk refused the write
+            Err(JournalError::Full(_)) => refused_events += 1,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(refused_events > 0, "the disk filled with events");
+    assert!(j.stats().refusing_positions);
+    assert!(matches!(
+        append(&mut j, Stream::Positions, Severity::Info, 100, now),
+        Err(JournalError::Full("position"))
+    ));
+    let drops = j.take_drops();
+    assert!(
+        drops.iter().any(|d| d.reason == DropReason::DiskFull),
+        "{drops:?}"
+    );
+    // Everything accepted that reached the disk is readable, in order; acking frees space.
+    let got = drain(&mut j, Stream::Events);
+    assert!(got.windows(2).all(|w| w[0] < w[1]));
+    assert!(
+        events.iter().take(got.len()).eq(got.iter()),
+        "delivered events are the accepted ones, in order"
+    );
+    for s in got {
+        j.ack(s);
+    }
+    j.tick(now + Duration::from_secs(5)).unwrap_or_default();
+    append(&mut j, Stream::Positions, Severity::Info, 100, now).unwrap();
+}
+
+#[test]
 fn test_torn_tail_is_truncated_and_later_appends_survive() {
     let fs = TestFilesystem::new();
     let now = Instant::now();

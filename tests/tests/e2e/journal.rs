@@ -187,3 +187,74 @@ fn verify_reports_bit_rot_and_the_journal_still_opens() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Runs `script` in a private mount namespace where `dir` is a tmpfs of `size`, so the
+/// disk really fills (ENOSPC) without touching the machine's filesystems.
+fn on_small_tmpfs(dir: &std::path::Path, size: &str, script: &str) -> String {
+    std::fs::create_dir_all(dir).unwrap();
+    let out = Command::new("unshare")
+        .args(["--user", "--map-root-user", "--mount", "sh", "-ec"])
+        .arg(format!(
+            "mount -t tmpfs -o size={size} tmpfs '{}'\n{script}",
+            dir.display()
+        ))
+        .env("GW", bin("ects-gateway"))
+        .env("DIR", dir)
+        .output()
+        .expect("unshare (util-linux) runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn disk_full_on_a_real_tmpfs_evicts_positions_then_refuses_and_never_loses_a_durable_event() {
+    let dir = scratch("diskfull");
+    // Run 1: mostly positions on a 12 MiB disk with the default 512 MiB limit: the journal
+    // learns the disk is full from ENOSPC and evicts the oldest positions.
+    // Run 2: mostly critical events: positions are refused, then events; every event the
+    // journal called durable is still there, and the journal verifies clean.
+    let out = on_small_tmpfs(
+        &dir,
+        "12m",
+        r#"
+        "$GW" journal soak --dir "$DIR" --count 60000 --critical-every 20 --payload-bytes 600 2>/dev/null
+        echo "--- run 2"
+        "$GW" journal soak --dir "$DIR" --count 30000 --critical-every 2 --payload-bytes 600 2>/dev/null
+        echo "--- verify"
+        "$GW" journal verify --dir "$DIR"
+        echo "--- dump"
+        "$GW" journal dump --dir "$DIR" | grep '"stream":"events"' | sed 's/.*"seq":\([0-9]*\).*/\1/'
+        "#,
+    );
+    let (run1, rest) = out.split_once("--- run 2").unwrap();
+    let (run2, rest) = rest.split_once("--- verify").unwrap();
+    let (verify, dump) = rest.split_once("--- dump").unwrap();
+    assert!(
+        run1.contains("Evicted") && run1.contains(" 0 refused"),
+        "{run1}"
+    );
+    assert!(
+        run2.contains("DiskFull worst critical") && run2.contains("refusing positions: true"),
+        "{run2}"
+    );
+    assert!(verify.contains("verify: clean"), "{verify}");
+    let durable: BTreeSet<u64> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("durable "))
+        .map(|s| s.parse().unwrap())
+        .collect();
+    let present: BTreeSet<u64> = dump
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| l.trim().parse().unwrap())
+        .collect();
+    assert!(durable.len() > 10_000, "{}", durable.len());
+    let missing: Vec<&u64> = durable.difference(&present).collect();
+    assert!(missing.is_empty(), "durable events lost: {missing:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
