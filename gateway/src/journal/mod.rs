@@ -1027,10 +1027,10 @@ impl<FS: Filesystem> Journal<FS> {
         let i = index(stream);
         // Readers see what is buffered too: hand it to the filesystem (not a sync). If the
         // disk refuses, what is already on it is still delivered; the rest waits in memory.
-        if !self.streams[i].pending.is_empty() {
-            if let Err(e) = self.write_pending(stream) {
-                tracing::warn!(error = %e, "buffered journal records not yet written");
-            }
+        if !self.streams[i].pending.is_empty()
+            && let Err(e) = self.write_pending(stream)
+        {
+            tracing::warn!(error = %e, "buffered journal records not yet written");
         }
         let mut out = Vec::new();
         while out.len() < max {
