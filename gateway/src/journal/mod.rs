@@ -39,6 +39,7 @@
 //! lists the directory and scans only the open segments: its cost does not grow with the
 //! backlog.
 
+pub mod event_log;
 pub mod fs;
 pub mod inspect;
 pub mod ledger;
