@@ -588,10 +588,7 @@ impl<FS: Filesystem> Journal<FS> {
                 self.record_drop(DropReason::DiskFull, 1, severity, None);
                 if source.kind() == std::io::ErrorKind::StorageFull {
                     tracing::warn!(path = %path.display(), "disk full: record refused");
-                    Err(JournalError::Full(match stream {
-                        Stream::Positions => "position",
-                        Stream::Events => "event",
-                    }))
+                    Err(JournalError::Full(stream.noun()))
                 } else {
                     Err(JournalError::Io { path, source })
                 }
@@ -645,10 +642,7 @@ impl<FS: Filesystem> Journal<FS> {
             // The disk refuses writes and a segment's worth is already buffered: refuse
             // rather than grow memory without bound.
             self.record_drop(DropReason::DiskFull, 1, severity, None);
-            return Err(JournalError::Full(match stream {
-                Stream::Positions => "position",
-                Stream::Events => "event",
-            }));
+            return Err(JournalError::Full(stream.noun()));
         }
         if self.disk_full {
             // The disk refused the last write and nothing could be evicted. Retry what is
@@ -659,10 +653,7 @@ impl<FS: Filesystem> Journal<FS> {
             }
             if self.disk_full {
                 self.record_drop(DropReason::DiskFull, 1, severity, None);
-                return Err(JournalError::Full(match stream {
-                    Stream::Positions => "position",
-                    Stream::Events => "event",
-                }));
+                return Err(JournalError::Full(stream.noun()));
             }
         }
         if stream == Stream::Positions {

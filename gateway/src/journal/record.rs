@@ -50,6 +50,14 @@ impl Stream {
         }
     }
 
+    /// What one record of the stream is, for messages: `position` or `event`.
+    pub const fn noun(self) -> &'static str {
+        match self {
+            Stream::Events => "event",
+            Stream::Positions => "position",
+        }
+    }
+
     const fn code(self) -> u8 {
         match self {
             Stream::Events => 0,
