@@ -1,5 +1,7 @@
 //! `ects-gateway journal …`: field tools for the store-and-forward journal.
 //!
+//! `drain` delivers a journal's backlog to a broker through the same uplink as the service
+//! (for a unit whose service cannot run, and for tests against a real broker).
 //! `stat`, `dump` and `verify` only read (they never repair or move a file, so they are
 //! safe on a journal copied off a failed unit). `soak` writes: it appends synthetic records
 //! at full speed and prints every sequence number the journal reported durable, for power-
@@ -14,10 +16,15 @@ use anyhow::Context;
 use clap::Subcommand;
 use ects_firmware::event::Severity;
 use ects_firmware::time::Timestamp;
+use ects_gateway::journal::event_log::EventLog;
 use ects_gateway::journal::fs::ProductionFilesystem;
 use ects_gateway::journal::inspect::{Inspection, inspect};
 use ects_gateway::journal::ledger::LedgerState;
 use ects_gateway::journal::{Journal, JournalConfig, JournalError, Stream};
+use ects_gateway::payload::Encoding;
+use ects_gateway::uplink::{self, StopWhen, UplinkConfig};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{Notify, watch};
 
 /// The `journal` subcommands.
 #[derive(Debug, Subcommand)]
@@ -42,6 +49,26 @@ pub enum JournalCommand {
         /// The journal directory.
         #[arg(long)]
         dir: PathBuf,
+    },
+    /// Deliver the journal's backlog to an MQTT broker (QoS 1, acknowledged per record),
+    /// then exit; with --follow keep delivering until SIGTERM. Publishes the retained
+    /// status (`online`, health, `offline`) like the service.
+    Drain {
+        /// The journal directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The broker, HOST:PORT.
+        #[arg(long)]
+        broker: String,
+        /// The gateway id (MQTT client id and topic level).
+        #[arg(long)]
+        gateway: String,
+        /// MQTT keep-alive in seconds (the Last Will fires ~1.5 × this after a crash).
+        #[arg(long, default_value_t = 30)]
+        keep_alive_s: u64,
+        /// Keep running after the backlog is delivered, until SIGTERM or Ctrl-C.
+        #[arg(long)]
+        follow: bool,
     },
     /// Append synthetic records at full speed, printing `durable <seq>` for each critical
     /// one once it is on stable storage (power-cut and crash testing).
@@ -205,6 +232,13 @@ pub fn run(cmd: JournalCommand, out: &mut impl Write) -> anyhow::Result<ExitCode
                 ExitCode::FAILURE
             })
         }
+        JournalCommand::Drain {
+            dir,
+            broker,
+            gateway,
+            keep_alive_s,
+            follow,
+        } => drain(&dir, &broker, &gateway, keep_alive_s, follow, out),
         JournalCommand::Soak {
             dir,
             count,
@@ -275,4 +309,63 @@ pub fn run(cmd: JournalCommand, out: &mut impl Write) -> anyhow::Result<ExitCode
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn drain(
+    dir: &std::path::Path,
+    broker: &str,
+    gateway: &str,
+    keep_alive_s: u64,
+    follow: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<ExitCode> {
+    let gateway: ects_firmware::event::GatewayId = gateway
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--gateway {gateway:?}: {e}"))?;
+    let (host, port) = broker
+        .rsplit_once(':')
+        .and_then(|(h, p)| Some((h.to_string(), p.parse::<u16>().ok()?)))
+        .with_context(|| format!("--broker {broker:?}: expected HOST:PORT"))?;
+    anyhow::ensure!(dir.is_dir(), "{}: no such journal directory", dir.display());
+    let (journal, recovery) = Journal::open(ProductionFilesystem, JournalConfig::new(dir))
+        .with_context(|| format!("opening journal {}", dir.display()))?;
+    tracing::info!(?recovery, "journal opened");
+    let log = Arc::new(Mutex::new(EventLog::new(
+        journal,
+        gateway.clone(),
+        Encoding::Json,
+    )));
+    let mut config = UplinkConfig::new(gateway, host, port);
+    config.keep_alive = Duration::from_secs(keep_alive_s.max(1));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let report = runtime.block_on(async {
+        let (stop_tx, stop_rx) = watch::channel(if follow {
+            StopWhen::Never
+        } else {
+            StopWhen::Drained
+        });
+        tokio::spawn(async move {
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(s) => s,
+                    Err(_) => return,
+                };
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            let _ = stop_tx.send(StopWhen::Now);
+        });
+        uplink::run(config, log.clone(), Arc::new(Notify::new()), stop_rx).await
+    })?;
+    writeln!(
+        out,
+        "drain: {} acknowledged, {} published, {} connection(s)",
+        report.acked, report.published, report.connects
+    )?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -6,6 +6,7 @@
 //!
 //! - [`board`]: board profiles (serial ports, GPIO lines, watchdog) from `boards/`.
 //! - [`payload`]: the bytes published for an event — JSON by default, CBOR for metered links.
+//! - [`uplink`]: delivery of the journal to the central broker over MQTT, at least once.
 //! - [`topic`]: the MQTT topic layout (`ects/v1/{gateway}/…`), see `docs/mqtt.md`.
 //! - [`journal`]: the store-and-forward journal on local storage (`docs/journal.md`).
 //! - [`demo`]: the newcomer's demo pipeline: a recorded GPS capture through the decoder into
@@ -16,6 +17,7 @@ pub mod demo;
 pub mod journal;
 pub mod payload;
 pub mod topic;
+pub mod uplink;
 
 /// The software version, as reported in `gateway.started` and the status payload.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
