@@ -4,5 +4,6 @@
 #![doc = include_str!("../README.md")]
 
 pub mod event;
+pub mod seal;
 pub mod text;
 pub mod time;
