@@ -101,7 +101,7 @@ macro_rules! bounded_text {
 
         impl<const N: usize> fmt::Display for $name<N> {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
+                f.pad(self.as_str())
             }
         }
 

@@ -109,7 +109,7 @@ impl Decoder {
         match self.decode(&frame) {
             Ok(d) => to_json(n, protocol, &d),
             Err(e) => {
-                eprintln!("line {n}: {e}");
+                tracing::warn!("line {n}: {e}");
                 json!({"line": n, "protocol": protocol, "device": null,
                        "kind": FrameKind::Unsupported, "reports": [], "reply": null})
             }

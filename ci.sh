@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The one test command (README, .ci/run): installs what the tests need, then runs every gate.
+#
+#   ./ci.sh            all gates
+#   ./ci.sh --no-cross skip the Cortex-M and aarch64 cross builds (quick local loop)
+#
+# Gates: rustfmt, clippy -D warnings, the whole test suite, ects-firmware built for
+# thumbv7em-none-eabihf without std or alloc (proves the core is no_std), and ects-gateway
+# cross-built for aarch64 (Raspberry Pi) and smoke-run under qemu-aarch64.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+MSRV="1.95"   # keep in step with Cargo.toml `rust-version` and README.md
+CROSS=1
+for arg in "$@"; do
+    case "$arg" in
+        --no-cross) CROSS=0 ;;
+        *) echo "ci.sh: unknown argument $arg (expected --no-cross)" >&2; exit 2 ;;
+    esac
+done
+
+step() { printf '\n==> %s\n' "$*"; }
+. scripts/cross.sh
+
+# ---- what the gates need, from Debian's packages ----------------------------------------
+if [ "$CROSS" = 1 ]; then
+    ensure_cross_toolchain
+fi
+
+rustc_version=$(rustc --version | awk '{print $2}')
+if [ "$(printf '%s\n%s\n' "$MSRV" "$rustc_version" | sort -V | head -n1)" != "$MSRV" ]; then
+    echo "ci.sh: rustc $rustc_version is older than the MSRV $MSRV" >&2
+    exit 1
+fi
+
+# ---- gates ------------------------------------------------------------------------------
+step "cargo fmt --all --check"
+cargo fmt --all --check
+
+step "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --locked --workspace --all-targets -- -D warnings
+
+step "cargo test --workspace"
+cargo test --locked --workspace
+
+if [ "$CROSS" = 1 ]; then
+    step "ects-firmware for $MCU_TARGET (no std, no alloc)"
+    build_firmware_mcu
+    step "ects-gateway for $PI_TARGET (Raspberry Pi), smoke-run under qemu"
+    build_gateway_pi
+    qemu-aarch64 -L /usr/aarch64-linux-gnu "$(gateway_pi_binary)" --version
+    qemu-aarch64 -L /usr/aarch64-linux-gnu "$(gateway_pi_binary)" board show rpi5 >/dev/null
+fi
+
+step "all gates passed"

@@ -1,0 +1,2 @@
+//! NMEA decoder benchmarks (placeholder until the benchmark lands).
+fn main() {}

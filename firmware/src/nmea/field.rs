@@ -1,0 +1,358 @@
+//! Field-level parsing shared by the sentence decoders: a comma splitter and parsers for
+//! numbers, times, dates and coordinates.
+//!
+//! Invariants: every parser takes a borrowed field, returns `Ok(None)` for an empty field,
+//! `Err(())`-like [`Bad`] for a malformed one, never allocates and never panics. Numbers are
+//! parsed by hand (decimal mantissa and scale) rather than through `f64::from_str`: NMEA
+//! numbers are short fixed-point decimals, and this is both exact enough (1e-9° on
+//! coordinates) and several times faster.
+
+use super::{NmeaDate, NmeaTime};
+
+/// A malformed field (the caller knows which one and turns it into a [`super::ParseError`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Bad;
+
+/// Result of parsing one field: `Ok(None)` when empty.
+pub(crate) type FieldResult<T> = Result<Option<T>, Bad>;
+
+/// The comma-separated fields after the address field.
+#[derive(Debug, Clone)]
+pub(crate) struct Fields<'a> {
+    rest: Option<&'a [u8]>,
+    /// 1-based index of the field `next` returns next.
+    pub(crate) index: u8,
+}
+
+impl<'a> Fields<'a> {
+    /// Splits `fields` (the body after `<address>,`); `None` means there are no fields.
+    pub(crate) fn new(fields: Option<&'a [u8]>) -> Self {
+        Fields {
+            rest: fields,
+            index: 1,
+        }
+    }
+
+    /// The next field; an absent trailing field reads as empty.
+    pub(crate) fn next_field(&mut self) -> &'a [u8] {
+        let Some(rest) = self.rest else {
+            self.index = self.index.saturating_add(1);
+            return &[];
+        };
+        self.index = self.index.saturating_add(1);
+        match rest.iter().position(|&b| b == b',') {
+            Some(i) => {
+                self.rest = rest.get(i + 1..);
+                rest.get(..i).unwrap_or(&[])
+            }
+            None => {
+                self.rest = None;
+                rest
+            }
+        }
+    }
+
+    /// How many fields are left.
+    pub(crate) fn remaining(&self) -> usize {
+        match self.rest {
+            None => 0,
+            Some(r) => 1 + r.iter().filter(|&&b| b == b',').count(),
+        }
+    }
+}
+
+/// An unsigned integer of at most 9 digits.
+pub(crate) fn uint(f: &[u8]) -> FieldResult<u32> {
+    if f.is_empty() {
+        return Ok(None);
+    }
+    if f.len() > 9 {
+        return Err(Bad);
+    }
+    let mut v: u32 = 0;
+    for &b in f {
+        if !b.is_ascii_digit() {
+            return Err(Bad);
+        }
+        v = v * 10 + u32::from(b - b'0');
+    }
+    Ok(Some(v))
+}
+
+/// An unsigned integer that must fit in `T`.
+pub(crate) fn uint_as<T: TryFrom<u32>>(f: &[u8]) -> FieldResult<T> {
+    match uint(f)? {
+        None => Ok(None),
+        Some(v) => T::try_from(v).map(Some).map_err(|_| Bad),
+    }
+}
+
+const POW10: [f64; 19] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18,
+];
+
+/// A decimal number `[+-]digits[.digits]` as (mantissa, number of fraction digits).
+/// At most 18 significant digits; leading zeros do not count.
+fn fixed(f: &[u8]) -> FieldResult<(i64, usize)> {
+    if f.is_empty() {
+        return Ok(None);
+    }
+    let (neg, digits) = match f.first() {
+        Some(b'-') => (true, f.get(1..).unwrap_or(&[])),
+        Some(b'+') => (false, f.get(1..).unwrap_or(&[])),
+        _ => (false, f),
+    };
+    let mut mantissa: i64 = 0;
+    let mut significant = 0usize;
+    let mut frac: Option<usize> = None;
+    let mut any_digit = false;
+    for &b in digits {
+        match b {
+            b'0'..=b'9' => {
+                any_digit = true;
+                if mantissa != 0 || b != b'0' {
+                    significant += 1;
+                    if significant > 18 {
+                        return Err(Bad);
+                    }
+                }
+                mantissa = mantissa * 10 + i64::from(b - b'0');
+                if let Some(n) = frac.as_mut() {
+                    *n += 1;
+                    if *n > 18 {
+                        return Err(Bad);
+                    }
+                }
+            }
+            b'.' if frac.is_none() => frac = Some(0),
+            _ => return Err(Bad),
+        }
+    }
+    if !any_digit {
+        return Err(Bad);
+    }
+    Ok(Some((
+        if neg { -mantissa } else { mantissa },
+        frac.unwrap_or(0),
+    )))
+}
+
+/// A decimal number as `f64`.
+pub(crate) fn decimal(f: &[u8]) -> FieldResult<f64> {
+    Ok(fixed(f)?.map(|(m, scale)| m as f64 / POW10.get(scale).copied().unwrap_or(1e18)))
+}
+
+/// A decimal number as `f32`.
+pub(crate) fn decimal32(f: &[u8]) -> FieldResult<f32> {
+    Ok(decimal(f)?.map(|v| v as f32))
+}
+
+/// A single character field.
+pub(crate) fn char1(f: &[u8]) -> FieldResult<u8> {
+    match f {
+        [] => Ok(None),
+        [c] => Ok(Some(*c)),
+        _ => Err(Bad),
+    }
+}
+
+fn two_digits(f: &[u8], at: usize) -> Result<u8, Bad> {
+    match (f.get(at), f.get(at + 1)) {
+        (Some(a @ b'0'..=b'9'), Some(b @ b'0'..=b'9')) => Ok((a - b'0') * 10 + (b - b'0')),
+        _ => Err(Bad),
+    }
+}
+
+/// `hhmmss[.s…]` UTC time of day. Seconds may be 60 (leap second).
+pub(crate) fn time(f: &[u8]) -> FieldResult<NmeaTime> {
+    if f.is_empty() {
+        return Ok(None);
+    }
+    if f.len() < 6 {
+        return Err(Bad);
+    }
+    let hour = two_digits(f, 0)?;
+    let minute = two_digits(f, 2)?;
+    let second = two_digits(f, 4)?;
+    let micros = match f.get(6..) {
+        None | Some([]) => 0,
+        Some([b'.', frac @ ..]) => {
+            let mut us: u32 = 0;
+            let mut scale: u32 = 100_000;
+            for &b in frac {
+                if !b.is_ascii_digit() {
+                    return Err(Bad);
+                }
+                us += u32::from(b - b'0') * scale;
+                scale /= 10;
+            }
+            us
+        }
+        Some(_) => return Err(Bad),
+    };
+    if hour > 23 || minute > 59 || second > 60 {
+        return Err(Bad);
+    }
+    Ok(Some(NmeaTime {
+        hour,
+        minute,
+        second,
+        micros,
+    }))
+}
+
+/// `ddmmyy` date; two-digit years are taken as 2000–2099 except 80–99 (1980–1999, the
+/// GPS era before 2000).
+pub(crate) fn date(f: &[u8]) -> FieldResult<NmeaDate> {
+    if f.is_empty() {
+        return Ok(None);
+    }
+    if f.len() != 6 {
+        return Err(Bad);
+    }
+    let day = two_digits(f, 0)?;
+    let month = two_digits(f, 2)?;
+    let yy = two_digits(f, 4)?;
+    let year = if yy >= 80 {
+        1900 + u16::from(yy)
+    } else {
+        2000 + u16::from(yy)
+    };
+    NmeaDate::new(year, month, day).map(Some).ok_or(Bad)
+}
+
+/// A coordinate `(d)ddmm.mmm…` with its hemisphere field, in signed degrees.
+/// Both empty: `None`. One empty or out of range: malformed.
+pub(crate) fn coordinate(value: &[u8], hemi: &[u8], max_deg: f64) -> FieldResult<f64> {
+    let (pos, neg) = if max_deg > 90.0 {
+        (b'E', b'W')
+    } else {
+        (b'N', b'S')
+    };
+    match (value.is_empty(), hemi) {
+        (true, []) => return Ok(None),
+        (true, _) | (false, []) => return Err(Bad),
+        _ => {}
+    }
+    let sign = match hemi {
+        [c] if *c == pos => 1.0,
+        [c] if *c == neg => -1.0,
+        _ => return Err(Bad),
+    };
+    let Some((mantissa, scale)) = fixed(value)? else {
+        return Err(Bad);
+    };
+    if mantissa < 0 {
+        return Err(Bad);
+    }
+    // mantissa = ddmm.mmm * 10^scale: split whole degrees from minutes exactly in integers.
+    let unit = 10i64.checked_pow(scale as u32 + 2).ok_or(Bad)?;
+    let degrees = mantissa / unit;
+    let minutes_scaled = mantissa % unit;
+    let minutes = minutes_scaled as f64 / POW10.get(scale).copied().unwrap_or(1e18);
+    if minutes >= 60.0 {
+        return Err(Bad);
+    }
+    let deg = degrees as f64 + minutes / 60.0;
+    if deg > max_deg {
+        return Err(Bad);
+    }
+    Ok(Some(sign * deg))
+}
+
+/// A latitude and longitude from four fields: both coordinates or neither.
+pub(crate) fn lat_lon(lat: &[u8], ns: &[u8], lon: &[u8], ew: &[u8]) -> FieldResult<(f64, f64)> {
+    match (coordinate(lat, ns, 90.0)?, coordinate(lon, ew, 180.0)?) {
+        (Some(a), Some(o)) => Ok(Some((a, o))),
+        (None, None) => Ok(None),
+        _ => Err(Bad),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_fields_split_and_count() {
+        let mut f = Fields::new(Some(b"a,,b"));
+        assert_eq!(f.remaining(), 3);
+        assert_eq!(f.next_field(), b"a");
+        assert_eq!(f.next_field(), b"");
+        assert_eq!(f.next_field(), b"b");
+        assert_eq!(f.remaining(), 0);
+        assert_eq!(f.next_field(), b"");
+        assert_eq!(f.index, 5);
+        assert_eq!(Fields::new(None).remaining(), 0);
+    }
+
+    #[test]
+    fn test_numbers() {
+        assert_eq!(uint(b"0042"), Ok(Some(42)));
+        assert_eq!(uint(b""), Ok(None));
+        assert_eq!(uint(b"4a"), Err(Bad));
+        assert_eq!(uint(b"1234567890"), Err(Bad));
+        assert_eq!(uint_as::<u8>(b"256"), Err(Bad));
+        assert_eq!(decimal(b"-0028"), Ok(Some(-28.0)));
+        assert_eq!(decimal(b"1.5"), Ok(Some(1.5)));
+        assert_eq!(decimal(b".5"), Ok(Some(0.5)));
+        assert_eq!(decimal(b"5."), Ok(Some(5.0)));
+        for bad in [
+            &b"."[..],
+            b"-",
+            b"1.2.3",
+            b"1e5",
+            b"--1",
+            b"1234567890123456789",
+        ] {
+            assert_eq!(decimal(bad), Err(Bad), "{bad:?}");
+        }
+        // Leading zeros do not count against the 18-digit limit.
+        assert_eq!(decimal(b"000000000000000000001.5"), Ok(Some(1.5)));
+    }
+
+    #[test]
+    fn test_time_and_date() {
+        assert_eq!(
+            time(b"030129.05"),
+            Ok(Some(NmeaTime {
+                hour: 3,
+                minute: 1,
+                second: 29,
+                micros: 50_000
+            }))
+        );
+        assert_eq!(time(b"235960").map(|t| t.map(|t| t.second)), Ok(Some(60)));
+        for bad in [
+            &b"2400000"[..],
+            b"12345",
+            b"120000x",
+            b"12:00:00",
+            b"126000",
+        ] {
+            assert_eq!(time(bad), Err(Bad), "{bad:?}");
+        }
+        assert_eq!(date(b"010413"), Ok(NmeaDate::new(2013, 4, 1)));
+        assert_eq!(date(b"311299"), Ok(NmeaDate::new(1999, 12, 31)));
+        assert_eq!(date(b"300213"), Err(Bad));
+        assert_eq!(date(b"0104135"), Err(Bad));
+    }
+
+    #[test]
+    fn test_coordinates() {
+        // Values checked against gpsd's TPV in triton400.log.chk.
+        let (lat, lon) = lat_lon(b"2638.1726", b"N", b"08011.3892", b"W")
+            .unwrap()
+            .unwrap();
+        assert!((lat - 26.636210000).abs() < 1e-9);
+        assert!((lon - -80.189820000).abs() < 1e-9);
+        assert_eq!(lat_lon(b"", b"", b"", b""), Ok(None));
+        assert_eq!(lat_lon(b"2638.1726", b"N", b"", b""), Err(Bad));
+        assert_eq!(lat_lon(b"2638.1726", b"", b"08011.3892", b"W"), Err(Bad));
+        assert_eq!(lat_lon(b"2638.1726", b"E", b"08011.3892", b"W"), Err(Bad));
+        assert_eq!(lat_lon(b"9100.0000", b"N", b"08011.3892", b"W"), Err(Bad));
+        assert_eq!(lat_lon(b"2660.0000", b"N", b"08011.3892", b"W"), Err(Bad));
+        assert_eq!(lat_lon(b"-2638.1726", b"N", b"08011.3892", b"W"), Err(Bad));
+    }
+}

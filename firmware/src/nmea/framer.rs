@@ -1,0 +1,475 @@
+//! The NMEA 0183 byte-stream framer: serial bytes in, checksum-verified sentences out.
+//!
+//! A receiver's serial line carries sentences `$<address>,<fields>*<hh><CR><LF>`, and also
+//! garbage after a cold boot, truncated lines, two sentences run together, doubled `$`,
+//! binary protocols and lines without a checksum. The [`Framer`] is a byte-at-a-time state
+//! machine that survives all of it:
+//!
+//! - it (re)synchronises on every `$`: bytes outside a sentence are skipped, and a `$`
+//!   inside a sentence abandons the pending one ([`FrameError::Interrupted`]) and starts a
+//!   new one (so `$$GPRMC…` frames as `$GPRMC…`);
+//! - a sentence ends at CR or LF; it must carry `*hh` (two hex digits) right before the
+//!   line end and the XOR of the bytes between `$` and `*` must equal `hh`. Lines without a
+//!   checksum are rejected ([`FrameError::NoChecksum`]) unless the framer was built with
+//!   [`Framer::with_optional_checksum`];
+//! - only printable ASCII (0x20–0x7E) may occur inside a sentence;
+//! - a sentence longer than the buffer (`N` bytes from `$` to the last checksum digit) is
+//!   dropped ([`FrameError::TooLong`]) and the rest of its line skipped.
+//!
+//! Invariants: memory is the fixed `[u8; N]` buffer, every input byte is handled in O(1),
+//! and no input makes [`Framer::push`] panic. Each rejected sentence is reported exactly once.
+//!
+//! ```
+//! use ects_firmware::nmea::framer::{Framer, FrameError};
+//! let mut framer: Framer = Framer::new();
+//! let mut frames = 0;
+//! let mut errors = 0;
+//! for &b in b"\x00garbage$GPGGA,1$GPZDA,201530.00,04,07,2002,00,00*60\r\n$GPZDA,1*00\r\n" {
+//!     match framer.push(b) {
+//!         Some(Ok(frame)) => {
+//!             assert_eq!(frame.body(), b"GPZDA,201530.00,04,07,2002,00,00");
+//!             frames += 1;
+//!         }
+//!         Some(Err(e)) => errors += 1,
+//!         None => {}
+//!     }
+//! }
+//! assert_eq!((frames, errors), (1, 2)); // one interrupted, one bad checksum
+//! ```
+
+use core::fmt;
+
+/// Default buffer size: gpsd accepts proprietary sentences of 200+ bytes (MTK `$PMTKCHN`),
+/// while NMEA 0183 itself allows 82 characters including CR LF.
+pub const DEFAULT_MAX_LEN: usize = 256;
+
+/// Why a line that began with `$` was not framed as a sentence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FrameError {
+    /// The line ended without a `*hh` checksum and checksums are required.
+    NoChecksum,
+    /// The checksum field is not exactly two hex digits followed by the line end.
+    BadChecksumField,
+    /// The checksum does not match the sentence.
+    ChecksumMismatch {
+        /// XOR of the bytes between `$` and `*`.
+        calculated: u8,
+        /// The value written in the sentence.
+        found: u8,
+    },
+    /// The sentence did not fit in the buffer of `max` bytes.
+    TooLong {
+        /// The framer's buffer size.
+        max: usize,
+    },
+    /// A new `$` arrived before the sentence ended (collision or truncation).
+    Interrupted,
+    /// A byte outside printable ASCII occurred inside the sentence.
+    InvalidByte(u8),
+    /// The input ended in the middle of a sentence.
+    Truncated,
+}
+
+impl FrameError {
+    /// A short, stable, machine-readable name (used in CLI counters).
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            FrameError::NoChecksum => "no_checksum",
+            FrameError::BadChecksumField => "bad_checksum_field",
+            FrameError::ChecksumMismatch { .. } => "checksum_mismatch",
+            FrameError::TooLong { .. } => "too_long",
+            FrameError::Interrupted => "interrupted",
+            FrameError::InvalidByte(_) => "invalid_byte",
+            FrameError::Truncated => "truncated",
+        }
+    }
+}
+
+impl fmt::Display for FrameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FrameError::NoChecksum => f.write_str("sentence has no checksum"),
+            FrameError::BadChecksumField => {
+                f.write_str("checksum field is not two hex digits at the end of the line")
+            }
+            FrameError::ChecksumMismatch { calculated, found } => write!(
+                f,
+                "checksum mismatch: calculated {calculated:02X}, found {found:02X}"
+            ),
+            FrameError::TooLong { max } => write!(f, "sentence longer than {max} bytes"),
+            FrameError::Interrupted => f.write_str("sentence interrupted by a new '$'"),
+            FrameError::InvalidByte(b) => write!(f, "byte 0x{b:02X} not allowed in a sentence"),
+            FrameError::Truncated => f.write_str("input ended inside a sentence"),
+        }
+    }
+}
+
+impl core::error::Error for FrameError {}
+
+/// A framed sentence, borrowed from the framer's buffer.
+///
+/// Invariant: `raw` starts with `$`, is printable ASCII, and (when a checksum was present)
+/// ends with `*hh` that matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Frame<'a> {
+    raw: &'a [u8],
+    body_end: usize,
+}
+
+impl<'a> Frame<'a> {
+    /// The whole sentence as received, `$` to the checksum, without CR/LF.
+    pub fn raw(&self) -> &'a [u8] {
+        self.raw
+    }
+
+    /// The sentence as text (it is printable ASCII by construction).
+    pub fn as_str(&self) -> &'a str {
+        core::str::from_utf8(self.raw).unwrap_or("")
+    }
+
+    /// The part the checksum covers: between `$` and `*` (or the line end without one).
+    pub fn body(&self) -> &'a [u8] {
+        self.raw.get(1..self.body_end).unwrap_or(&[])
+    }
+
+    /// Whether the sentence carried a (verified) checksum.
+    pub fn has_checksum(&self) -> bool {
+        self.body_end < self.raw.len()
+    }
+}
+
+/// XOR of `bytes`, the NMEA 0183 checksum.
+pub fn checksum(bytes: &[u8]) -> u8 {
+    bytes.iter().fold(0, |acc, b| acc ^ b)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Outside a sentence: waiting for `$`.
+    Idle,
+    /// Inside the body, after `$`.
+    Body,
+    /// After `*`: `digits` checksum digits seen so far.
+    Checksum { digits: u8 },
+    /// An error was reported; skip to the end of the line or the next `$`.
+    Skip,
+    /// A completed sentence sits in the buffer (returned by the previous `push`).
+    Done,
+}
+
+/// A resynchronising NMEA 0183 framer with an `N`-byte buffer (see the module docs).
+#[derive(Debug, Clone)]
+pub struct Framer<const N: usize = DEFAULT_MAX_LEN> {
+    buf: [u8; N],
+    len: usize,
+    state: State,
+    sum: u8,
+    star: usize,
+    require_checksum: bool,
+}
+
+impl<const N: usize> Default for Framer<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize> Framer<N> {
+    /// A framer that requires checksums.
+    pub const fn new() -> Self {
+        Framer {
+            buf: [0; N],
+            len: 0,
+            state: State::Idle,
+            sum: 0,
+            star: 0,
+            require_checksum: true,
+        }
+    }
+
+    /// A framer that also accepts sentences without a `*hh` checksum (for receivers such as
+    /// the HP 58534A that never send one). Sentences that do carry one are still verified.
+    pub const fn with_optional_checksum() -> Self {
+        let mut f = Self::new();
+        f.require_checksum = false;
+        f
+    }
+
+    /// Feeds one byte. Returns a frame or an error when a line that began with `$` ends,
+    /// and `None` otherwise. The frame borrows the framer until the next call.
+    pub fn push(&mut self, byte: u8) -> Option<Result<Frame<'_>, FrameError>> {
+        if self.state == State::Done {
+            self.state = State::Idle;
+        }
+        if byte == b'$' {
+            let pending = matches!(self.state, State::Body | State::Checksum { .. });
+            // "$$" is a resynchronisation, not a collision: nothing was pending yet.
+            let interrupted = pending && self.len > 1;
+            self.start();
+            return interrupted.then_some(Err(FrameError::Interrupted));
+        }
+        let eol = byte == b'\r' || byte == b'\n';
+        match self.state {
+            State::Idle | State::Done => None,
+            State::Skip => {
+                if eol {
+                    self.state = State::Idle;
+                }
+                None
+            }
+            State::Body if eol => self.end_without_checksum(),
+            State::Checksum { digits } if eol => self.end_with_checksum(digits),
+            _ if !(0x20..=0x7e).contains(&byte) => self.fail(FrameError::InvalidByte(byte)),
+            State::Body => {
+                if byte == b'*' {
+                    self.star = self.len;
+                    self.state = State::Checksum { digits: 0 };
+                } else {
+                    self.sum ^= byte;
+                }
+                self.store(byte)
+            }
+            State::Checksum { digits } => {
+                if digits >= 2 || hex_value(byte).is_none() {
+                    return self.fail(FrameError::BadChecksumField);
+                }
+                self.state = State::Checksum { digits: digits + 1 };
+                self.store(byte)
+            }
+        }
+    }
+
+    /// Ends the input: reports a sentence left unterminated as [`FrameError::Truncated`].
+    pub fn finish(&mut self) -> Option<FrameError> {
+        let pending = matches!(self.state, State::Body | State::Checksum { .. });
+        self.state = State::Idle;
+        self.len = 0;
+        pending.then_some(FrameError::Truncated)
+    }
+
+    fn start(&mut self) {
+        self.state = State::Body;
+        self.sum = 0;
+        self.star = 0;
+        self.len = 0;
+        // `$` always fits unless N == 0, which `store` reports as too long.
+        let _ = self.store(b'$');
+    }
+
+    fn store(&mut self, byte: u8) -> Option<Result<Frame<'_>, FrameError>> {
+        match self.buf.get_mut(self.len) {
+            Some(slot) => {
+                *slot = byte;
+                self.len += 1;
+                None
+            }
+            None => self.fail(FrameError::TooLong { max: N }),
+        }
+    }
+
+    fn fail(&mut self, e: FrameError) -> Option<Result<Frame<'_>, FrameError>> {
+        self.state = State::Skip;
+        self.len = 0;
+        Some(Err(e))
+    }
+
+    fn end_without_checksum(&mut self) -> Option<Result<Frame<'_>, FrameError>> {
+        if self.require_checksum {
+            self.state = State::Idle;
+            self.len = 0;
+            return Some(Err(FrameError::NoChecksum));
+        }
+        self.state = State::Done;
+        let raw = self.buf.get(..self.len).unwrap_or(&[]);
+        Some(Ok(Frame {
+            raw,
+            body_end: raw.len(),
+        }))
+    }
+
+    fn end_with_checksum(&mut self, digits: u8) -> Option<Result<Frame<'_>, FrameError>> {
+        self.state = State::Idle;
+        if digits != 2 {
+            self.len = 0;
+            return Some(Err(FrameError::BadChecksumField));
+        }
+        let hi = self.buf.get(self.star + 1).copied().and_then(hex_value);
+        let lo = self.buf.get(self.star + 2).copied().and_then(hex_value);
+        let (Some(hi), Some(lo)) = (hi, lo) else {
+            self.len = 0;
+            return Some(Err(FrameError::BadChecksumField));
+        };
+        let found = (hi << 4) | lo;
+        if found != self.sum {
+            self.len = 0;
+            return Some(Err(FrameError::ChecksumMismatch {
+                calculated: self.sum,
+                found,
+            }));
+        }
+        self.state = State::Done;
+        let raw = self.buf.get(..self.len).unwrap_or(&[]);
+        Some(Ok(Frame {
+            raw,
+            body_end: self.star,
+        }))
+    }
+}
+
+fn hex_value(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::string::String;
+    use std::vec::Vec;
+
+    type Out = Vec<Result<String, FrameError>>;
+
+    fn frame_all<const N: usize>(framer: &mut Framer<N>, input: &[u8]) -> Out {
+        let mut out = Vec::new();
+        for &b in input {
+            if let Some(r) = framer.push(b) {
+                out.push(r.map(|f| String::from(f.as_str())));
+            }
+        }
+        if let Some(e) = framer.finish() {
+            out.push(Err(e));
+        }
+        out
+    }
+
+    fn frames(input: &[u8]) -> Out {
+        frame_all(&mut Framer::<DEFAULT_MAX_LEN>::new(), input)
+    }
+
+    const ZDA: &str = "$GPZDA,201530.00,04,07,2002,00,00*60";
+
+    #[test]
+    fn test_frames_a_sentence_with_crlf_lf_or_cr() {
+        for end in ["\r\n", "\n", "\r"] {
+            let input = std::format!("{ZDA}{end}");
+            assert_eq!(frames(input.as_bytes()), [Ok(ZDA.into())]);
+        }
+    }
+
+    #[test]
+    fn test_body_and_checksum_accessors() {
+        let mut f: Framer = Framer::new();
+        let mut seen = false;
+        for &b in std::format!("{ZDA}\r\n").as_bytes() {
+            if let Some(Ok(frame)) = f.push(b) {
+                assert_eq!(frame.body(), b"GPZDA,201530.00,04,07,2002,00,00");
+                assert!(frame.has_checksum());
+                assert_eq!(checksum(frame.body()), 0x60);
+                seen = true;
+            }
+        }
+        assert!(seen);
+    }
+
+    #[test]
+    fn test_lowercase_hex_is_accepted() {
+        let s = "$GPGLL,2638.1727,N,08011.3892,W,030130.000,A,A*4e\r\n";
+        assert_eq!(frames(s.as_bytes()).len(), 1);
+        assert!(frames(s.as_bytes())[0].is_ok());
+    }
+
+    #[test]
+    fn test_rejects_bad_checksums() {
+        assert_eq!(
+            frames(b"$GPZDA,201530.00,04,07,2002,00,00*61\r\n"),
+            [Err(FrameError::ChecksumMismatch {
+                calculated: 0x60,
+                found: 0x61
+            })]
+        );
+        assert_eq!(
+            frames(b"$GPZDA,201530.00,04,07,2002,00,00*6\r\n"),
+            [Err(FrameError::BadChecksumField)]
+        );
+        assert_eq!(
+            frames(b"$GPZDA,201530.00,04,07,2002,00,00*600\r\n"),
+            [Err(FrameError::BadChecksumField)]
+        );
+        assert_eq!(
+            frames(b"$GPZDA,201530.00,04,07,2002,00,00*G0\r\n"),
+            [Err(FrameError::BadChecksumField)]
+        );
+        assert_eq!(
+            frames(b"$GPZDA,201530.00,04,07,2002,00,00\r\n"),
+            [Err(FrameError::NoChecksum)]
+        );
+    }
+
+    #[test]
+    fn test_optional_checksum_mode() {
+        let mut f: Framer = Framer::with_optional_checksum();
+        assert_eq!(
+            frame_all(&mut f, b"$GPZDA,201530.00,04,07,2002,00,00\r\n"),
+            [Ok("$GPZDA,201530.00,04,07,2002,00,00".into())]
+        );
+        // A checksum that is present is still verified.
+        assert!(frame_all(&mut f, b"$GPZDA,201530.00,04,07,2002,00,00*61\r\n")[0].is_err());
+    }
+
+    #[test]
+    fn test_collision_and_double_dollar() {
+        // triton400.log line 12: a GGA cut short by a GLL.
+        let input = b"$GPGGA,030130$GPGLL,2638.1728,N,08011.3893,W,030131.000,A,A*41\r\n";
+        assert_eq!(
+            frames(input),
+            [
+                Err(FrameError::Interrupted),
+                Ok("$GPGLL,2638.1728,N,08011.3893,W,030131.000,A,A*41".into())
+            ]
+        );
+        let input = std::format!("$${ZDA}\r\n");
+        assert_eq!(frames(input.as_bytes()), [Ok(ZDA.into())]);
+    }
+
+    #[test]
+    fn test_garbage_between_sentences_is_skipped() {
+        let mut input = std::vec![0u8, 0xff];
+        input.extend_from_slice(
+            std::format!("# comment\r\n{ZDA}\r\nnoise*12\r\n{ZDA}\n").as_bytes(),
+        );
+        assert_eq!(frames(&input), [Ok(ZDA.into()), Ok(ZDA.into())]);
+    }
+
+    #[test]
+    fn test_invalid_byte_and_truncation() {
+        assert_eq!(
+            frames(b"$GPZDA,20\x8030.00*11\r\n"),
+            [Err(FrameError::InvalidByte(0x80))]
+        );
+        assert_eq!(frames(b"$GPZDA,2015"), [Err(FrameError::Truncated)]);
+    }
+
+    #[test]
+    fn test_too_long_skips_rest_of_line() {
+        let mut f = Framer::<16>::new();
+        let input = std::format!("{ZDA}\r\n$GPZDA,1*55\r\n");
+        assert_eq!(
+            frame_all(&mut f, input.as_bytes()),
+            [
+                Err(FrameError::TooLong { max: 16 }),
+                Ok("$GPZDA,1*55".into())
+            ]
+        );
+        // Exactly N bytes fit.
+        let mut f = Framer::<11>::new();
+        assert_eq!(
+            frame_all(&mut f, b"$GPZDA,1*55\r\n"),
+            [Ok("$GPZDA,1*55".into())]
+        );
+    }
+}

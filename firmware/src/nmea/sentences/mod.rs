@@ -1,0 +1,129 @@
+//! Per-sentence decoders: one `*Data` struct per sentence type, each in its own file with
+//! the field layout drawn in its docs.
+//!
+//! Invariants: decoders read fields left to right through a shared reader that names the
+//! failing field in the error; empty fields decode to `None`; missing trailing fields (older
+//! NMEA versions) read as empty; extra trailing fields (newer versions) are ignored.
+//! Each decoder checks a minimum field count so that a short, checksum-valid fragment is
+//! not mistaken for a sentence.
+
+mod gga;
+mod gll;
+mod gns;
+mod gsa;
+mod gst;
+mod gsv;
+mod rmc;
+mod txt;
+mod vtg;
+mod zda;
+
+pub use gga::{GgaData, GgaQuality};
+pub use gll::GllData;
+pub use gns::{GnsData, GnsModes};
+pub use gsa::{FixType, GsaData};
+pub use gst::GstData;
+pub use gsv::{GsvData, GsvSatellite};
+pub use rmc::RmcData;
+pub use txt::TxtData;
+pub use vtg::VtgData;
+pub use zda::ZdaData;
+
+use super::field::{self, Bad, FieldResult, Fields};
+use super::{LatLon, ParseError, PosMode, SentenceType};
+
+/// Reads the fields of one sentence and turns field errors into [`ParseError`]s.
+pub(crate) struct Reader<'a, 'f> {
+    fields: &'f mut Fields<'a>,
+    sentence: SentenceType,
+}
+
+impl<'a, 'f> Reader<'a, 'f> {
+    /// Starts reading; fails when fewer than `min_fields` fields are present.
+    pub(crate) fn new(
+        fields: &'f mut Fields<'a>,
+        sentence: SentenceType,
+        min_fields: usize,
+    ) -> Result<Self, ParseError> {
+        let n = fields.remaining();
+        if n < min_fields {
+            return Err(ParseError::FieldCount {
+                sentence,
+                found: u8::try_from(n).unwrap_or(u8::MAX),
+            });
+        }
+        Ok(Reader { fields, sentence })
+    }
+
+    pub(crate) fn remaining(&self) -> usize {
+        self.fields.remaining()
+    }
+
+    fn error_at(&self, index: u8) -> ParseError {
+        ParseError::Field {
+            sentence: self.sentence,
+            field: index,
+        }
+    }
+
+    /// The next raw field.
+    pub(crate) fn raw(&mut self) -> &'a [u8] {
+        self.fields.next_field()
+    }
+
+    /// Parses the next field with `p`.
+    pub(crate) fn get<T>(
+        &mut self,
+        p: fn(&[u8]) -> FieldResult<T>,
+    ) -> Result<Option<T>, ParseError> {
+        let index = self.fields.index;
+        let f = self.fields.next_field();
+        p(f).map_err(|Bad| self.error_at(index))
+    }
+
+    /// Parses the next field, which must be empty or equal to `unit` (e.g. `M` after an
+    /// altitude).
+    pub(crate) fn unit(&mut self, unit: u8) -> Result<(), ParseError> {
+        let index = self.fields.index;
+        match self.fields.next_field() {
+            [] => Ok(()),
+            [c] if *c == unit => Ok(()),
+            _ => Err(self.error_at(index)),
+        }
+    }
+
+    /// Reads four fields `lat,N/S,lon,E/W`.
+    pub(crate) fn lat_lon(&mut self) -> Result<Option<LatLon>, ParseError> {
+        let index = self.fields.index;
+        let lat = self.fields.next_field();
+        let ns = self.fields.next_field();
+        let lon = self.fields.next_field();
+        let ew = self.fields.next_field();
+        field::lat_lon(lat, ns, lon, ew)
+            .map(|p| p.map(|(lat, lon)| LatLon { lat, lon }))
+            .map_err(|Bad| self.error_at(index))
+    }
+
+    /// Reads a status field `A` (valid, `true`) or `V` (void, `false`).
+    pub(crate) fn status(&mut self) -> Result<Option<bool>, ParseError> {
+        let index = self.fields.index;
+        match self.fields.next_field() {
+            [] => Ok(None),
+            b"A" => Ok(Some(true)),
+            b"V" => Ok(Some(false)),
+            _ => Err(self.error_at(index)),
+        }
+    }
+
+    /// Reads a positioning-mode indicator.
+    pub(crate) fn mode(&mut self) -> Result<Option<PosMode>, ParseError> {
+        let index = self.fields.index;
+        match self.fields.next_field() {
+            [] => Ok(None),
+            [c] => PosMode::from_byte(*c)
+                .map(Some)
+                .ok_or_else(|| self.error_at(index)),
+            _ => Err(self.error_at(index)),
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! `ects-gateway`: the Linux side of ECTS Edge.
+//!
+//! The gateway owns all I/O and all time; it never decides what an alarm is (the
+//! `ects-firmware` monitor does). This library holds the pieces the `ects-gateway` binary
+//! wires together, so that integration tests can use them directly:
+//!
+//! - [`board`]: board profiles (serial ports, GPIO lines, watchdog) from `boards/`.
+//! - [`payload`]: the bytes published for an event — JSON by default, CBOR for metered links.
+//! - [`topic`]: the MQTT topic layout (`ects/v1/{gateway}/…`), see `docs/mqtt.md`.
+//! - [`demo`]: the newcomer's demo pipeline: a recorded GPS capture through the decoder into
+//!   published-form events.
+
+pub mod board;
+pub mod payload;
+pub mod topic;
+
+/// The software version, as reported in `gateway.started` and the status payload.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
