@@ -60,7 +60,6 @@ impl<'a> Cursor<'a> {
         ))
     }
 
-    #[allow(dead_code)] // used by jt808
     pub(crate) fn u32(&mut self) -> Result<u32, DecodeError> {
         let s = self.take(4)?;
         Ok(u32::from_be_bytes(
@@ -204,7 +203,6 @@ pub(crate) fn degrees_minutes(s: &str, field: &'static str) -> Result<f64, Decod
 }
 
 /// Lowercase hex of `bytes` into a bounded text (ids printed as hex).
-#[allow(dead_code)] // used by jt808
 pub(crate) fn hex_text<const N: usize>(
     bytes: &[u8],
     field: &'static str,

@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use ects_firmware::event::Protocol;
-use ects_firmware::seal::{DecodeError, Decoded, FrameKind, jt600};
+use ects_firmware::seal::{DecodeError, Decoded, FrameKind, eseal, jt600, jt808};
 use serde_json::{Value, json};
 
 /// Seal protocols the decoder knows.
@@ -55,6 +55,9 @@ pub struct SealArgs {
     /// Protocol of the frames.
     #[arg(long, value_enum)]
     protocol: SealProtocol,
+    /// Configuration string sent back in an eseal `Startup ACK`.
+    #[arg(long)]
+    eseal_config: Option<String>,
     /// Input file, one frame a line; `-` or nothing for standard input.
     file: Option<PathBuf>,
 }
@@ -69,6 +72,7 @@ pub fn run(args: SealArgs) -> anyhow::Result<()> {
         ),
     };
     let mut decoder = Decoder::new(args.protocol);
+    decoder.eseal_config = args.eseal_config;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     for (i, line) in BufReader::new(input).lines().enumerate() {
@@ -88,16 +92,22 @@ pub fn run(args: SealArgs) -> anyhow::Result<()> {
 /// Decodes lines of one protocol; keeps what state the protocol needs across lines.
 struct Decoder {
     protocol: SealProtocol,
+    eseal_config: Option<String>,
 }
 
 impl Decoder {
     fn new(protocol: SealProtocol) -> Self {
-        Decoder { protocol }
+        Decoder {
+            protocol,
+            eseal_config: None,
+        }
     }
 
     fn decode(&mut self, frame: &[u8]) -> Result<Decoded, DecodeError> {
         match self.protocol {
             SealProtocol::Jt600 => jt600::decode(frame),
+            SealProtocol::Jt808 => jt808::decode(frame),
+            SealProtocol::Eseal => eseal::decode_with(frame, self.eseal_config.as_deref()),
             _ => Err(DecodeError::BadFraming),
         }
     }
