@@ -438,7 +438,11 @@ fn lock_tlv(r: &mut SealReport, v: &[u8]) -> Result<(), DecodeError> {
         c.skip(6)?; // password: never kept
         method = UnlockMethod::Password;
     }
-    let result = if len.is_multiple_of(2) { Some(c.u8()?) } else { None };
+    let result = if len.is_multiple_of(2) {
+        Some(c.u8()?)
+    } else {
+        None
+    };
     r.unlock = Some(UnlockAttempt {
         method,
         granted: None,

@@ -51,7 +51,7 @@ pub const MAX_LOCKS: usize = 8;
 pub const MAX_REPLY: usize = 96;
 
 /// A lock or sub-lock identifier as the device reports it.
-pub type LockId = Text<16>;
+pub type LockId = Text<24>;
 /// A vendor message type (`U01`, `P45`, `0x0200`, `Event-Door`), kept for de-duplication.
 pub type MessageType = Text<24>;
 /// A command result a device sent back, as text.

@@ -19,6 +19,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use ects_firmware::event::Protocol;
+use ects_firmware::seal::native::{SealKey, Verifier};
 use ects_firmware::seal::{DecodeError, Decoded, FrameKind, eseal, jt600, jt808};
 use serde_json::{Value, json};
 
@@ -55,6 +56,10 @@ pub struct SealArgs {
     /// Protocol of the frames.
     #[arg(long, value_enum)]
     protocol: SealProtocol,
+    /// A native-protocol seal key: `<seal>=<64 hex digits>`, the seal as 16 hex digits
+    /// or `mmmm-ssssssssssss`. Repeat for each seal.
+    #[arg(long = "key", value_name = "SEAL=KEY", value_parser = parse_key)]
+    keys: Vec<(u64, [u8; 32])>,
     /// Configuration string sent back in an eseal `Startup ACK`.
     #[arg(long)]
     eseal_config: Option<String>,
@@ -73,6 +78,12 @@ pub fn run(args: SealArgs) -> anyhow::Result<()> {
     };
     let mut decoder = Decoder::new(args.protocol);
     decoder.eseal_config = args.eseal_config;
+    for (seal, key) in args.keys {
+        decoder
+            .native
+            .add_seal(seal, SealKey(key))
+            .map_err(|e| anyhow::anyhow!("--key: {e}"))?;
+    }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     for (i, line) in BufReader::new(input).lines().enumerate() {
@@ -93,6 +104,26 @@ pub fn run(args: SealArgs) -> anyhow::Result<()> {
 struct Decoder {
     protocol: SealProtocol,
     eseal_config: Option<String>,
+    /// Native keys and counters: replays are detected across the lines of one run.
+    native: Box<Verifier<MAX_SEALS>>,
+}
+
+/// Most native seal keys one run accepts.
+const MAX_SEALS: usize = 1024;
+
+/// Parses `SEAL=KEY` for `--key`.
+fn parse_key(s: &str) -> Result<(u64, [u8; 32]), String> {
+    let (seal, key) = s.split_once('=').ok_or("expected SEAL=KEY")?;
+    let seal = u64::from_str_radix(&seal.replace('-', ""), 16)
+        .map_err(|e| format!("seal id `{seal}`: {e}"))?;
+    if key.len() != 64 {
+        return Err("the key must be 64 hex digits (32 bytes)".into());
+    }
+    let mut out = [0u8; 32];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&key[2 * i..2 * i + 2], 16).map_err(|e| format!("key: {e}"))?;
+    }
+    Ok((seal, out))
 }
 
 impl Decoder {
@@ -100,6 +131,7 @@ impl Decoder {
         Decoder {
             protocol,
             eseal_config: None,
+            native: Box::new(Verifier::new()),
         }
     }
 
@@ -112,16 +144,40 @@ impl Decoder {
         }
     }
 
+    /// Native frames: a forged, replayed or unknown-key report becomes a `spoofed` report
+    /// (kind `event`, no reply); noise and framing errors print as unsupported.
+    fn native(&mut self, n: usize, frame: &[u8]) -> Value {
+        let protocol = Protocol::Native;
+        match self.native.verify(frame) {
+            Ok(d) => to_json(n, protocol, &d),
+            Err(e) => {
+                tracing::warn!("line {n}: {e}");
+                match e.spoof_report() {
+                    Some(r) => {
+                        let device = r.device.clone();
+                        let mut d = Decoded::empty(FrameKind::Event, Some(device));
+                        // Cannot fail: an empty list has room for one report.
+                        let _ = d.reports.push(r);
+                        to_json(n, protocol, &d)
+                    }
+                    None => unsupported(n, protocol),
+                }
+            }
+        }
+    }
+
     /// The JSON object for input line `n`.
     fn line(&mut self, n: usize, text: &str) -> Value {
         let frame = parse_line(text);
         let protocol = self.protocol.protocol();
+        if self.protocol == SealProtocol::Native {
+            return self.native(n, &frame);
+        }
         match self.decode(&frame) {
             Ok(d) => to_json(n, protocol, &d),
             Err(e) => {
                 tracing::warn!("line {n}: {e}");
-                json!({"line": n, "protocol": protocol, "device": null,
-                       "kind": FrameKind::Unsupported, "reports": [], "reply": null})
+                unsupported(n, protocol)
             }
         }
     }
@@ -140,6 +196,11 @@ fn parse_line(text: &str) -> Vec<u8> {
         }
     }
     text.as_bytes().to_vec()
+}
+
+fn unsupported(n: usize, protocol: Protocol) -> Value {
+    json!({"line": n, "protocol": protocol, "device": null,
+           "kind": FrameKind::Unsupported, "reports": [], "reply": null})
 }
 
 fn to_json(n: usize, protocol: Protocol, d: &Decoded) -> Value {
@@ -184,5 +245,30 @@ mod tests {
         let bad = d.line(2, "(garbage");
         assert_eq!(bad["kind"], "unsupported");
         assert_eq!(bad["reply"], Value::Null);
+    }
+
+    /// The documented test vector (docs/protocol.md), then its replay.
+    #[test]
+    fn native_accepts_then_flags_replay() {
+        const VECTOR: &str = "ec75010100140042000000001234000000076929c70003020e100fae11c66ff9d1ef4842df3106c0b38a6f54";
+        let mut d = Decoder::new(SealProtocol::Native);
+        let (seal, key) = parse_key(&format!("0042-000000001234={}", "11".repeat(32))).unwrap();
+        d.native.add_seal(seal, SealKey(key)).unwrap();
+        let ok = d.line(1, VECTOR);
+        assert_eq!(ok["kind"], "event");
+        assert_eq!(ok["device"], "0042-000000001234");
+        assert_eq!(ok["reports"][0]["alarms"][0], "cut");
+        assert!(ok["reply"].as_str().unwrap().starts_with("ec75018100"));
+        let replay = d.line(2, VECTOR);
+        assert_eq!(replay["kind"], "event");
+        assert_eq!(replay["reports"][0]["spoofed"], "replayed");
+        assert_eq!(replay["reply"], Value::Null);
+        let mut forged = VECTOR.to_string();
+        forged.replace_range(40..42, "08"); // counter 8, MAC and CRC unchanged
+        assert_eq!(
+            d.line(3, &forged)["kind"],
+            "unsupported",
+            "CRC catches it first"
+        );
     }
 }
