@@ -10,7 +10,7 @@
 use ects_firmware::seal::framer::Framer;
 use ects_firmware::seal::jt600::Jt600Framing;
 use ects_firmware::seal::{Alarm, DecodeError, Decoded, FrameKind};
-use ects_firmware::seal::{eseal, jt600, jt808};
+use ects_firmware::seal::{eseal, jt600, jt808, teratrack};
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/seal-frames");
 
@@ -321,4 +321,25 @@ fn jt808_replies() {
     // The ELOCK command result is the device answering us.
     assert_eq!(decode(11).kind, FrameKind::Reply);
     assert!(decode(11).reply.is_none());
+}
+
+#[test]
+fn teratrack_frames() {
+    for row in rows("teratrack") {
+        let d = teratrack::decode(&row.frame);
+        check("teratrack", &row, d.clone());
+        let d = d.expect("decodes");
+        // Both frames carry "MessageAck":"1": the lock waits for `{01}`.
+        assert_eq!(
+            d.reply.expect("ack").as_bytes(),
+            b"{01}",
+            "teratrack:{}",
+            row.line
+        );
+    }
+    let rows = rows("teratrack");
+    // Line 2: the "SealTempered" spelling, and two slave locks after the master.
+    let d = teratrack::decode(&rows[1].frame).expect("decodes");
+    assert!(d.reports[0].alarms.contains(Alarm::Tamper));
+    assert_eq!(d.reports[0].locks.len(), 3);
 }

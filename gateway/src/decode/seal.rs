@@ -20,7 +20,7 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use ects_firmware::event::Protocol;
 use ects_firmware::seal::native::{SealKey, Verifier};
-use ects_firmware::seal::{DecodeError, Decoded, FrameKind, eseal, jt600, jt808};
+use ects_firmware::seal::{DecodeError, Decoded, FrameKind, eseal, jt600, jt808, teratrack};
 use serde_json::{Value, json};
 
 /// Seal protocols the decoder knows.
@@ -140,7 +140,9 @@ impl Decoder {
             SealProtocol::Jt600 => jt600::decode(frame),
             SealProtocol::Jt808 => jt808::decode(frame),
             SealProtocol::Eseal => eseal::decode_with(frame, self.eseal_config.as_deref()),
-            _ => Err(DecodeError::BadFraming),
+            SealProtocol::Teratrack => teratrack::decode(frame),
+            // Native frames go through `Decoder::native` (keys and counters).
+            SealProtocol::Native => Err(DecodeError::BadFraming),
         }
     }
 
