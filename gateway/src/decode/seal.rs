@@ -19,6 +19,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use ects_firmware::event::Protocol;
+use ects_firmware::seal::dedup::{Dedup, Verdict};
 use ects_firmware::seal::native::{SealKey, Verifier};
 use ects_firmware::seal::{DecodeError, Decoded, FrameKind, eseal, jt600, jt808, teratrack};
 use serde_json::{Value, json};
@@ -60,6 +61,10 @@ pub struct SealArgs {
     /// or `mmmm-ssssssssssss`. Repeat for each seal.
     #[arg(long = "key", value_name = "SEAL=KEY", value_parser = parse_key)]
     keys: Vec<(u64, [u8; 32])>,
+    /// Drop reports already seen in this run (same device, type, index and time): what
+    /// the gateway does before reports become events. Replies are still printed.
+    #[arg(long)]
+    dedup: bool,
     /// Configuration string sent back in an eseal `Startup ACK`.
     #[arg(long)]
     eseal_config: Option<String>,
@@ -78,6 +83,9 @@ pub fn run(args: SealArgs) -> anyhow::Result<()> {
     };
     let mut decoder = Decoder::new(args.protocol);
     decoder.eseal_config = args.eseal_config;
+    if args.dedup {
+        decoder.dedup = Some(Box::new(Dedup::new()));
+    }
     for (seal, key) in args.keys {
         decoder
             .native
@@ -106,7 +114,12 @@ struct Decoder {
     eseal_config: Option<String>,
     /// Native keys and counters: replays are detected across the lines of one run.
     native: Box<Verifier<MAX_SEALS>>,
+    /// Set with `--dedup`.
+    dedup: Option<Box<Dedup<DEDUP_WINDOW>>>,
 }
+
+/// Report keys remembered by `--dedup`.
+const DEDUP_WINDOW: usize = 4096;
 
 /// Most native seal keys one run accepts.
 const MAX_SEALS: usize = 1024;
@@ -132,6 +145,7 @@ impl Decoder {
             protocol,
             eseal_config: None,
             native: Box::new(Verifier::new()),
+            dedup: None,
         }
     }
 
@@ -146,12 +160,21 @@ impl Decoder {
         }
     }
 
+    fn drop_duplicates(&mut self, d: &mut Decoded) {
+        if let Some(seen) = self.dedup.as_mut() {
+            d.reports.retain(|r| seen.check(r) == Verdict::New);
+        }
+    }
+
     /// Native frames: a forged, replayed or unknown-key report becomes a `spoofed` report
     /// (kind `event`, no reply); noise and framing errors print as unsupported.
     fn native(&mut self, n: usize, frame: &[u8]) -> Value {
         let protocol = Protocol::Native;
         match self.native.verify(frame) {
-            Ok(d) => to_json(n, protocol, &d),
+            Ok(mut d) => {
+                self.drop_duplicates(&mut d);
+                to_json(n, protocol, &d)
+            }
             Err(e) => {
                 tracing::warn!("line {n}: {e}");
                 match e.spoof_report() {
@@ -176,7 +199,10 @@ impl Decoder {
             return self.native(n, &frame);
         }
         match self.decode(&frame) {
-            Ok(d) => to_json(n, protocol, &d),
+            Ok(mut d) => {
+                self.drop_duplicates(&mut d);
+                to_json(n, protocol, &d)
+            }
             Err(e) => {
                 tracing::warn!("line {n}: {e}");
                 unsupported(n, protocol)
@@ -247,6 +273,17 @@ mod tests {
         let bad = d.line(2, "(garbage");
         assert_eq!(bad["kind"], "unsupported");
         assert_eq!(bad["reply"], Value::Null);
+    }
+
+    #[test]
+    fn dedup_drops_resent_reports_but_still_replies() {
+        let line = "(3301210003,U06,1,040812,185302,T,22.564025,N,113.242329,E,5,152,9,32%,0000000000011,10133,5173,22,100,1,300,100,10)";
+        let mut d = Decoder::new(SealProtocol::Jt600);
+        d.dedup = Some(Box::new(Dedup::new()));
+        assert_eq!(d.line(1, line)["reports"].as_array().map(Vec::len), Some(1));
+        let again = d.line(2, line);
+        assert_eq!(again["reports"].as_array().map(Vec::len), Some(0));
+        assert_eq!(again["reply"], "(S20)");
     }
 
     /// The documented test vector (docs/protocol.md), then its replay.
