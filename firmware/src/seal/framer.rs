@@ -157,3 +157,36 @@ pub(crate) fn skip_to(buf: &[u8], pred: impl Fn(u8) -> bool) -> Scan {
         None => Scan::Skip(buf.len()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::seal::jt600::Jt600Framing;
+
+    #[test]
+    fn overflow_is_reported_and_the_stream_recovers() {
+        let mut f: Framer<Jt600Framing, 16> = Framer::new();
+        let mut out = [0u8; 16];
+        assert_eq!(f.push(b"(1234567890,abcdefgh"), 16);
+        assert_eq!(
+            f.next_frame(&mut out),
+            Some(Err(DecodeError::TooLong { max: 16, len: 16 }))
+        );
+        assert_eq!(f.buffered(), 0);
+        f.push(b"xx)(1,@JT)");
+        assert_eq!(f.next_frame(&mut out), Some(Ok(&b"(1,@JT)"[..])));
+        assert_eq!(f.next_frame(&mut out), None);
+    }
+
+    #[test]
+    fn frame_larger_than_output_is_an_error() {
+        let mut f: Framer<Jt600Framing, 16> = Framer::new();
+        let mut out = [0u8; 4];
+        f.push(b"(1,@JT)");
+        assert!(matches!(
+            f.next_frame(&mut out),
+            Some(Err(DecodeError::TooLong { .. }))
+        ));
+        assert_eq!(f.next_frame(&mut out), None);
+    }
+}
