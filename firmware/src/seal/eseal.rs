@@ -17,7 +17,9 @@
 
 use crate::event::{Protocol, UnlockMethod};
 use crate::seal::framer::{Framing, Scan, skip_to};
-use crate::seal::util::{KPH_MPS, device_id, hemisphere, parse_f64, parse_u32, position, text};
+use crate::seal::util::{
+    KPH_MPS, civil_full, device_id, hemisphere, parse_f64, parse_u32, position, text, validity_av,
+};
 use crate::seal::{
     Alarm, DecodeError, Decoded, FrameKind, LockState, Reply, SealReport, UnlockAttempt,
 };
@@ -109,11 +111,7 @@ pub fn decode_with(frame: &[u8], startup_config: Option<&str>) -> Result<Decoded
     let mut r = SealReport::new(Protocol::Eseal, device.clone(), text(kind, "type")?);
     r.index = Some(index);
     let time = parse_time(get(7, "date")?, get(8, "time")?)?;
-    let valid = match get(10, "validity")? {
-        "A" => true,
-        "V" => false,
-        _ => return Err(DecodeError::BadField("validity")),
-    };
+    let valid = validity_av(get(10, "validity")?)?;
     let (lat, lon) = get(11, "coordinates")?
         .split_once(' ')
         .ok_or(DecodeError::BadField("coordinates"))?;
@@ -169,9 +167,7 @@ pub fn decode_with(frame: &[u8], startup_config: Option<&str>) -> Result<Decoded
         }
         _ => Reply::text(&[prefix, kind, " ACK,", index_text, ",E##\r\n"])?,
     };
-    let mut reports = heapless::Vec::new();
-    reports.push(r).map_err(|_| DecodeError::TooMany)?;
-    let mut d = Decoded::from_reports(device, reports, Some(reply));
+    let mut d = Decoded::single(device, r, Some(reply))?;
     if kind == "Event-Lock" {
         d.kind = FrameKind::Event;
     }
@@ -194,15 +190,7 @@ fn parse_time(date: &str, time: &str) -> Result<Option<Timestamp>, DecodeError> 
         num(t.next(), "time")?,
         num(t.next(), "time")?,
     );
-    let ok = |v: u32| u8::try_from(v).ok();
-    Ok(
-        match (i32::try_from(y).ok(), ok(mo), ok(da), ok(h), ok(mi), ok(se)) {
-            (Some(y), Some(mo), Some(da), Some(h), Some(mi), Some(se)) => {
-                Timestamp::from_civil(y, mo, da, h, mi, se, 0).ok()
-            }
-            _ => None,
-        },
-    )
+    Ok(civil_full(y, mo, da, h, mi, se))
 }
 
 #[cfg(test)]

@@ -36,7 +36,8 @@ use crate::event::{Protocol, UnlockMethod};
 use crate::seal::framer::{Framing, Scan, copy_into, find_from, skip_to};
 use crate::seal::util::{
     Cursor, KNOT_MPS, KPH_MPS, MPH_MPS, bcd, bcd_lenient, civil, civil_ascii, decimal_text,
-    degrees_minutes, device_id, hemisphere, parse_f64, parse_u32, position, text,
+    degrees_minutes, device_id, fmt_u64, hemisphere, parse_f64, parse_u32, position, text,
+    validity_av,
 };
 use crate::seal::{
     Alarm, DecodeError, Decoded, FrameKind, MAX_REPORTS, Reply, SealReport, UnlockAttempt,
@@ -418,10 +419,10 @@ fn decode_binary(frame: &[u8]) -> Result<Decoded, DecodeError> {
         if proto < 0x19 {
             Some(Reply::text(&["(P35)"])?)
         } else {
-            let mut b = [0u8; 10];
+            let mut b = [0u8; 20];
             Some(Reply::text(&[
                 "(P69,0,",
-                crate::seal::util::fmt_u32(u32::from(index), &mut b),
+                fmt_u64(u64::from(index), &mut b),
                 ")",
             ])?)
         }
@@ -476,6 +477,18 @@ fn find_subslice(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
+/// Decimal degrees at field `i` with its hemisphere letter at `i + 1`.
+fn signed_degrees(
+    f: &[&str],
+    i: usize,
+    pos: &str,
+    neg: &str,
+    name: &'static str,
+) -> Result<f64, DecodeError> {
+    let v = parse_f64(get(f, i, name)?, name)?;
+    hemisphere(v, get(f, i + 1, name)?, pos, neg, name)
+}
+
 fn get<'a>(f: &[&'a str], i: usize, name: &'static str) -> Result<&'a str, DecodeError> {
     f.get(i).copied().ok_or(DecodeError::BadField(name))
 }
@@ -501,20 +514,8 @@ fn decode_u(
     }
     let time = civil_ascii(get(f, 2 + o, "date")?, get(f, 3 + o, "time")?, true)?;
     let valid = get(f, 4 + o, "validity")? == "T";
-    let lat = hemisphere(
-        parse_f64(get(f, 5 + o, "latitude")?, "latitude")?,
-        get(f, 6 + o, "latitude")?,
-        "N",
-        "S",
-        "latitude",
-    )?;
-    let lon = hemisphere(
-        parse_f64(get(f, 7 + o, "longitude")?, "longitude")?,
-        get(f, 8 + o, "longitude")?,
-        "E",
-        "W",
-        "longitude",
-    )?;
+    let lat = signed_degrees(f, 5 + o, "N", "S", "latitude")?;
+    let lon = signed_degrees(f, 7 + o, "E", "W", "longitude")?;
     let mut p = position(lat, lon, valid)?;
     p.fix_time = time;
     p.speed_mps = Some(parse_f64(get(f, 9 + o, "speed")?, "speed")? as f32 * MPH_MPS);
@@ -546,38 +547,16 @@ fn decode_u(
     r.device_time = time;
     r.position = Some(p);
     let ack = if t == "U06" { "(S20)" } else { "(S39)" };
-    let mut reports = heapless::Vec::new();
-    reports.push(r).map_err(|_| DecodeError::TooMany)?;
-    Ok(Decoded::from_reports(
-        device,
-        reports,
-        Some(Reply::text(&[ack])?),
-    ))
+    Decoded::single(device, r, Some(Reply::text(&[ack])?))
 }
 
 /// `(id,P45,ddmmyy,hhmmss,lat,N|S,lon,E|W,A|V,speed,course,event source,unlock check,rfid,password check,wrong count,index,…)`
 fn decode_p45(f: &[&str], device: crate::event::DeviceId) -> Result<Decoded, DecodeError> {
     let mut r = SealReport::new(Protocol::Jt600, device.clone(), text("P45", "type")?);
     let time = civil_ascii(get(f, 2, "date")?, get(f, 3, "time")?, true)?;
-    let lat = hemisphere(
-        parse_f64(get(f, 4, "latitude")?, "latitude")?,
-        get(f, 5, "latitude")?,
-        "N",
-        "S",
-        "latitude",
-    )?;
-    let lon = hemisphere(
-        parse_f64(get(f, 6, "longitude")?, "longitude")?,
-        get(f, 7, "longitude")?,
-        "E",
-        "W",
-        "longitude",
-    )?;
-    let valid = match get(f, 8, "validity")? {
-        "A" => true,
-        "V" => false,
-        _ => return Err(DecodeError::BadField("validity")),
-    };
+    let lat = signed_degrees(f, 4, "N", "S", "latitude")?;
+    let lon = signed_degrees(f, 6, "E", "W", "longitude")?;
+    let valid = validity_av(get(f, 8, "validity")?)?;
     let mut p = position(lat, lon, valid)?;
     p.fix_time = time;
     p.speed_mps = Some(parse_u32(get(f, 9, "speed")?, "speed")? as f32 * MPH_MPS);
@@ -609,11 +588,9 @@ fn decode_p45(f: &[&str], device: crate::event::DeviceId) -> Result<Decoded, Dec
     r.index = Some(index);
     r.device_time = time;
     r.position = Some(p);
-    let mut b = [0u8; 10];
-    let reply = Reply::text(&["(P69,0,", crate::seal::util::fmt_u32(index, &mut b), ")"])?;
-    let mut reports = heapless::Vec::new();
-    reports.push(r).map_err(|_| DecodeError::TooMany)?;
-    Ok(Decoded::from_reports(device, reports, Some(reply)))
+    let mut b = [0u8; 20];
+    let reply = Reply::text(&["(P69,0,", fmt_u64(u64::from(index), &mut b), ")"])?;
+    Decoded::single(device, r, Some(reply))
 }
 
 /// `(id,W01,dddmm.mmmm,E|W,ddmm.mmmm,N|S,A|V,ddmmyy,hhmmss,speed km/h,course,power,gps,gsm,alert,…)`
@@ -633,11 +610,7 @@ fn decode_w01(f: &[&str], device: crate::event::DeviceId) -> Result<Decoded, Dec
         "S",
         "latitude",
     )?;
-    let valid = match get(f, 6, "validity")? {
-        "A" => true,
-        "V" => false,
-        _ => return Err(DecodeError::BadField("validity")),
-    };
+    let valid = validity_av(get(f, 6, "validity")?)?;
     let time = civil_ascii(get(f, 7, "date")?, get(f, 8, "time")?, true)?;
     let mut p = position(lat, lon, valid)?;
     p.fix_time = time;
@@ -647,9 +620,7 @@ fn decode_w01(f: &[&str], device: crate::event::DeviceId) -> Result<Decoded, Dec
     r.vendor_alarm = u16::try_from(alert).ok().filter(|a| *a != 0);
     r.device_time = time;
     r.position = Some(p);
-    let mut reports = heapless::Vec::new();
-    reports.push(r).map_err(|_| DecodeError::TooMany)?;
-    Ok(Decoded::from_reports(device, reports, None))
+    Decoded::single(device, r, None)
 }
 
 /// `(id,x,y,WLNET,5,2,<binary>)`: a location block, the sensor's reading time (6 BCD
@@ -680,9 +651,7 @@ fn decode_wlnet(inner: &[u8], at: usize) -> Result<Decoded, DecodeError> {
     cur.skip(6 + 5 + 6)?; // reading time, sensor id, flags..type
     let t = cur.u16()? as i16;
     r.temperature_c = Some(f32::from(t) / 10.0);
-    let mut reports = heapless::Vec::new();
-    reports.push(r).map_err(|_| DecodeError::TooMany)?;
-    Ok(Decoded::from_reports(device, reports, None))
+    Decoded::single(device, r, None)
 }
 
 #[cfg(test)]

@@ -176,7 +176,7 @@ pub fn decode(frame: &[u8]) -> Result<Decoded, DecodeError> {
             let mut r = decode_location_0200(body, device.clone())?;
             r.index = Some(u32::from(index));
             let reply = general_reply(&header)?;
-            one(device, r, Some(reply))
+            Decoded::single(device, r, Some(reply))
         }
         MSG_LOCATION_2 | MSG_LOCATION_BLIND => {
             let mut r = decode_location_55xx(body, device.clone(), id)?;
@@ -186,7 +186,7 @@ pub fn decode(frame: &[u8]) -> Result<Decoded, DecodeError> {
             } else {
                 None
             };
-            one(device, r, reply)
+            Decoded::single(device, r, reply)
         }
         MSG_HEARTBEAT | MSG_AUTH => {
             let mut d = Decoded::empty(FrameKind::Heartbeat, Some(device));
@@ -211,16 +211,6 @@ struct Header<'a> {
     terminal: &'a [u8],
     index: u16,
     id: u16,
-}
-
-fn one(
-    device: crate::event::DeviceId,
-    r: SealReport,
-    reply: Option<Reply>,
-) -> Result<Decoded, DecodeError> {
-    let mut reports = heapless::Vec::new();
-    reports.push(r).map_err(|_| DecodeError::TooMany)?;
-    Ok(Decoded::from_reports(device, reports, reply))
 }
 
 /// The terminal id: its BCD digits as text (hex if not BCD).

@@ -517,6 +517,20 @@ impl Decoded {
         }
     }
 
+    /// Frame with one report; kind as for [`Decoded::from_reports`].
+    ///
+    /// # Errors
+    /// None in practice ([`MAX_REPORTS`] ≥ 1); typed for uniformity.
+    pub fn single(
+        device: DeviceId,
+        report: SealReport,
+        reply: Option<Reply>,
+    ) -> Result<Self, DecodeError> {
+        let mut reports = heapless::Vec::new();
+        reports.push(report).map_err(|_| DecodeError::TooMany)?;
+        Ok(Self::from_reports(device, reports, reply))
+    }
+
     /// Frame with `reports`; its kind is [`FrameKind::Event`] if any report is an event,
     /// else [`FrameKind::Position`].
     pub fn from_reports(

@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use crate::event::Protocol;
 use crate::seal::framer::{Framing, Scan, skip_to};
-use crate::seal::util::{KPH_MPS, device_id, parse_f64, parse_u32, position, text};
+use crate::seal::util::{KPH_MPS, civil_full, device_id, parse_f64, parse_u32, position, text};
 use crate::seal::{Alarm, Alarms, DecodeError, Decoded, LockState, MAX_LOCKS, Reply, SealReport};
 use crate::time::Timestamp;
 
@@ -191,9 +191,7 @@ pub fn decode(frame: &[u8]) -> Result<Decoded, DecodeError> {
     } else {
         None
     };
-    let mut reports = heapless::Vec::new();
-    reports.push(r).map_err(|_| DecodeError::TooMany)?;
-    Ok(Decoded::from_reports(device, reports, reply))
+    Decoded::single(device, r, reply)
 }
 
 /// `YYYY-MM-DD hh:mm:ss`.
@@ -216,15 +214,7 @@ fn parse_time(s: &str) -> Result<Option<Timestamp>, DecodeError> {
         n(14..16)?,
         n(17..19)?,
     );
-    let ok = |v: u32| u8::try_from(v).ok();
-    Ok(
-        match (i32::try_from(y).ok(), ok(mo), ok(d), ok(h), ok(mi), ok(se)) {
-            (Some(y), Some(mo), Some(d), Some(h), Some(mi), Some(se)) => {
-                Timestamp::from_civil(y, mo, d, h, mi, se, 0).ok()
-            }
-            _ => None,
-        },
-    )
+    Ok(civil_full(y, mo, d, h, mi, se))
 }
 
 #[cfg(test)]

@@ -95,17 +95,31 @@ pub(crate) fn bcd_lenient(b: u8) -> u32 {
 /// A UTC timestamp from two-digit-year civil fields, or `None` if they are not a date
 /// (devices without a fix often send zeros).
 pub(crate) fn civil(yy: u32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> Option<Timestamp> {
-    let year = 2000 + i32::try_from(yy % 100).ok()?;
+    civil_full(2000 + yy % 100, mo, d, h, mi, s)
+}
+
+/// A UTC timestamp from civil fields, or `None` if they are not a date and time.
+pub(crate) fn civil_full(y: u32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> Option<Timestamp> {
+    let b = |v: u32| u8::try_from(v).ok();
     Timestamp::from_civil(
-        year,
-        u8::try_from(mo).ok()?,
-        u8::try_from(d).ok()?,
-        u8::try_from(h).ok()?,
-        u8::try_from(mi).ok()?,
-        u8::try_from(s).ok()?,
+        i32::try_from(y).ok()?,
+        b(mo)?,
+        b(d)?,
+        b(h)?,
+        b(mi)?,
+        b(s)?,
         0,
     )
     .ok()
+}
+
+/// `A` (valid) or `V` (void) fix status.
+pub(crate) fn validity_av(s: &str) -> Result<bool, DecodeError> {
+    match s {
+        "A" => Ok(true),
+        "V" => Ok(false),
+        _ => Err(DecodeError::BadField("validity")),
+    }
 }
 
 /// `ddmmyy` and `hhmmss` ASCII fields to a timestamp (`None` if not a valid date).
@@ -224,26 +238,12 @@ pub(crate) fn decimal_text<const N: usize>(
     v: u64,
     field: &'static str,
 ) -> Result<Text<N>, DecodeError> {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    let mut v = v;
-    loop {
-        i -= 1;
-        if let Some(d) = digits.get_mut(i) {
-            *d = b'0' + (v % 10) as u8;
-        }
-        v /= 10;
-        if v == 0 || i == 0 {
-            break;
-        }
-    }
-    let s = core::str::from_utf8(digits.get(i..).unwrap_or(&[]))
-        .map_err(|_| DecodeError::BadField(field))?;
-    text(s, field)
+    let mut buf = [0u8; 20];
+    text(fmt_u64(v, &mut buf), field)
 }
 
-/// Formats a `u32` in decimal into `buf`, returning the digits.
-pub(crate) fn fmt_u32(v: u32, buf: &mut [u8; 10]) -> &str {
+/// Formats `v` in decimal into `buf`, returning the digits.
+pub(crate) fn fmt_u64(v: u64, buf: &mut [u8; 20]) -> &str {
     let mut i = buf.len();
     let mut v = v;
     loop {
@@ -276,9 +276,9 @@ mod tests {
         assert!(parse_f64("1e5", "x").is_err());
         assert!(parse_f64("nan", "x").is_err());
         assert!(parse_f64(".", "x").is_err());
-        let mut b = [0; 10];
-        assert_eq!(fmt_u32(4_294_967_295, &mut b), "4294967295");
-        assert_eq!(fmt_u32(0, &mut b), "0");
+        let mut b = [0; 20];
+        assert_eq!(fmt_u64(u64::MAX, &mut b), "18446744073709551615");
+        assert_eq!(fmt_u64(0, &mut b), "0");
         assert_eq!(
             decimal_text::<20>(8_043_396_604, "x").map(|t| t.as_str() == "8043396604"),
             Ok(true)

@@ -275,6 +275,44 @@ mod tests {
         assert_eq!(bad["reply"], Value::Null);
     }
 
+    /// Every capture line of every protocol prints exactly the six documented keys, with a
+    /// kind from the documented set.
+    #[test]
+    fn capture_files_print_the_documented_shape() {
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../firmware/tests/data/seal-frames"
+        );
+        for (file, protocol) in [
+            ("jt600.txt", SealProtocol::Jt600),
+            ("jt808-elock.txt", SealProtocol::Jt808),
+            ("eseal.txt", SealProtocol::Eseal),
+            ("teratrack.txt", SealProtocol::Teratrack),
+        ] {
+            let text = std::fs::read_to_string(format!("{dir}/{file}")).unwrap();
+            let mut d = Decoder::new(protocol);
+            for (i, line) in text.lines().enumerate() {
+                let v = d.line(i + 1, line);
+                let obj = v.as_object().unwrap();
+                let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
+                keys.sort_unstable();
+                assert_eq!(
+                    keys,
+                    ["device", "kind", "line", "protocol", "reply", "reports"]
+                );
+                assert_eq!(v["line"], i + 1);
+                let kind = v["kind"].as_str().unwrap();
+                assert!(
+                    ["position", "event", "heartbeat", "reply", "unsupported"].contains(&kind),
+                    "{file}:{}: {kind}",
+                    i + 1
+                );
+                assert!(v["reply"].is_null() || v["reply"].is_string());
+                assert!(v["reports"].is_array());
+            }
+        }
+    }
+
     #[test]
     fn dedup_drops_resent_reports_but_still_replies() {
         let line = "(3301210003,U06,1,040812,185302,T,22.564025,N,113.242329,E,5,152,9,32%,0000000000011,10133,5173,22,100,1,300,100,10)";
