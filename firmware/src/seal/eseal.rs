@@ -145,7 +145,9 @@ pub fn decode_with(frame: &[u8], startup_config: Option<&str>) -> Result<Decoded
         "Event-Door" => r.alarms.insert(Alarm::Door),
         "Event-Shock" => r.alarms.insert(Alarm::Shock),
         "Event-Drop" => r.alarms.insert(Alarm::Drop),
+        "Event-Lock" => r.transition = Some(crate::seal::Transition::Closed),
         "Event-RC-Unlock" => {
+            r.transition = Some(crate::seal::Transition::Opened);
             r.unlock = Some(UnlockAttempt {
                 method: UnlockMethod::Remote,
                 granted: Some(true),
@@ -167,11 +169,7 @@ pub fn decode_with(frame: &[u8], startup_config: Option<&str>) -> Result<Decoded
         }
         _ => Reply::text(&[prefix, kind, " ACK,", index_text, ",E##\r\n"])?,
     };
-    let mut d = Decoded::single(device, r, Some(reply))?;
-    if kind == "Event-Lock" {
-        d.kind = FrameKind::Event;
-    }
-    Ok(d)
+    Decoded::single(device, r, Some(reply))
 }
 
 fn parse_time(date: &str, time: &str) -> Result<Option<Timestamp>, DecodeError> {

@@ -27,6 +27,7 @@
 
 pub mod dedup;
 pub mod eseal;
+pub mod events;
 pub mod framer;
 pub mod jt600;
 pub mod jt808;
@@ -404,6 +405,19 @@ pub struct SealReport {
     /// A command result the device sent back.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub result: Option<ResultText>,
+    /// The seal or lock was opened or closed, as an explicit device event.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transition: Option<Transition>,
+}
+
+/// An explicit open or close reported by the device (not inferred from a state).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Transition {
+    /// Opened or unlocked.
+    Opened,
+    /// Closed, locked or armed.
+    Closed,
 }
 
 impl SealReport {
@@ -429,6 +443,7 @@ impl SealReport {
             tilt: None,
             spoofed: None,
             result: None,
+            transition: None,
         }
     }
 
@@ -439,6 +454,7 @@ impl SealReport {
             || self.unlock.is_some()
             || self.vendor_alarm.is_some()
             || self.spoofed.is_some()
+            || self.transition.is_some()
             || self.locks.iter().any(|l| !l.alarms.is_empty())
     }
 

@@ -53,7 +53,9 @@ use sha2::Sha256;
 use crate::event::{DeviceId, Protocol, SpoofReason};
 use crate::seal::framer::{Framing, Scan, skip_to};
 use crate::seal::util::text;
-use crate::seal::{Alarm, Decoded, FrameKind, LockState, MAX_REPORTS, Reply, SealReport};
+use crate::seal::{
+    Alarm, Decoded, FrameKind, LockState, MAX_REPORTS, Reply, SealReport, Transition,
+};
 use crate::time::Timestamp;
 
 /// First two bytes of every frame.
@@ -683,6 +685,13 @@ fn report(repr: &ReportRepr, reply: Reply) -> Result<Decoded, NativeError> {
     let mut d = Decoded::from_reports(device, reports, Some(reply));
     if repr.event != Event::Status {
         d.kind = FrameKind::Event;
+    }
+    if let Some(r) = d.reports.first_mut() {
+        r.transition = match repr.event {
+            Event::Sealed => Some(Transition::Closed),
+            Event::Opened => Some(Transition::Opened),
+            _ => None,
+        };
     }
     Ok(d)
 }
