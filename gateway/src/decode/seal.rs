@@ -21,8 +21,10 @@ use clap::{Args, ValueEnum};
 use ects_firmware::event::Protocol;
 use ects_firmware::seal::dedup::{Dedup, Verdict};
 use ects_firmware::seal::native::{SealKey, Verifier};
-use ects_firmware::seal::{DecodeError, Decoded, FrameKind, eseal, jt600, jt808, teratrack};
-use serde_json::{Value, json};
+use ects_firmware::seal::{
+    DecodeError, Decoded, FrameKind, SealReport, eseal, jt600, jt808, teratrack,
+};
+use serde::Serialize;
 
 /// Seal protocols the decoder knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -168,7 +170,7 @@ impl Decoder {
 
     /// Native frames: a forged, replayed or unknown-key report becomes a `spoofed` report
     /// (kind `event`, no reply); noise and framing errors print as unsupported.
-    fn native(&mut self, n: usize, frame: &[u8]) -> Value {
+    fn native(&mut self, n: usize, frame: &[u8]) -> Output {
         let protocol = Protocol::Native;
         match self.native.verify(frame) {
             Ok(mut d) => {
@@ -192,7 +194,7 @@ impl Decoder {
     }
 
     /// The JSON object for input line `n`.
-    fn line(&mut self, n: usize, text: &str) -> Value {
+    fn line(&mut self, n: usize, text: &str) -> Output {
         let frame = parse_line(text);
         let protocol = self.protocol.protocol();
         if self.protocol == SealProtocol::Native {
@@ -226,32 +228,54 @@ fn parse_line(text: &str) -> Vec<u8> {
     text.as_bytes().to_vec()
 }
 
-fn unsupported(n: usize, protocol: Protocol) -> Value {
-    json!({"line": n, "protocol": protocol, "device": null,
-           "kind": FrameKind::Unsupported, "reports": [], "reply": null})
+/// One output line; fields serialize in this order.
+#[derive(Debug, Serialize)]
+struct Output {
+    line: usize,
+    protocol: Protocol,
+    device: Option<String>,
+    kind: FrameKind,
+    reports: Vec<SealReport>,
+    reply: Option<String>,
 }
 
-fn to_json(n: usize, protocol: Protocol, d: &Decoded) -> Value {
+fn unsupported(n: usize, protocol: Protocol) -> Output {
+    Output {
+        line: n,
+        protocol,
+        device: None,
+        kind: FrameKind::Unsupported,
+        reports: Vec::new(),
+        reply: None,
+    }
+}
+
+fn to_json(n: usize, protocol: Protocol, d: &Decoded) -> Output {
     let reply = d.reply.as_ref().map(|r| {
         if r.is_text() {
-            Value::String(String::from_utf8_lossy(r.as_bytes()).into_owned())
+            String::from_utf8_lossy(r.as_bytes()).into_owned()
         } else {
-            Value::String(r.as_bytes().iter().map(|b| format!("{b:02x}")).collect())
+            r.as_bytes().iter().map(|b| format!("{b:02x}")).collect()
         }
     });
-    json!({
-        "line": n,
-        "protocol": protocol,
-        "device": d.device.as_deref(),
-        "kind": d.kind,
-        "reports": d.reports.iter().map(|r| serde_json::to_value(r).unwrap_or(Value::Null)).collect::<Vec<_>>(),
-        "reply": reply,
-    })
+    Output {
+        line: n,
+        protocol,
+        device: d.device.as_deref().map(str::to_owned),
+        kind: d.kind,
+        reports: d.reports.to_vec(),
+        reply,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
+
+    fn json(o: Output) -> Value {
+        serde_json::to_value(o).unwrap()
+    }
 
     #[test]
     fn hex_or_text() {
@@ -263,14 +287,20 @@ mod tests {
     #[test]
     fn jt600_line_shape() {
         let mut d = Decoder::new(SealProtocol::Jt600);
-        let v = d.line(21, "(3301210003,U01,040812,185302,T,22.564025,N,113.242329,E,5.21,152,9,32%,00000000000011,10133,5173,22,100,1)");
+        let v = json(d.line(21, "(3301210003,U01,040812,185302,T,22.564025,N,113.242329,E,5.21,152,9,32%,00000000000011,10133,5173,22,100,1)"));
         assert_eq!(v["line"], 21);
         assert_eq!(v["protocol"], "jt600");
         assert_eq!(v["device"], "3301210003");
         assert_eq!(v["kind"], "position");
         assert_eq!(v["reply"], "(S39)");
         assert_eq!(v["reports"][0]["position"]["lat"], 22.564025);
-        let bad = d.line(2, "(garbage");
+        let text = serde_json::to_string(&d.line(21, "(3301210003,@JT)")).unwrap();
+        assert_eq!(
+            text,
+            r#"{"line":21,"protocol":"jt600","device":"3301210003","kind":"heartbeat","reports":[],"reply":null}"#,
+            "keys in the documented order"
+        );
+        let bad = json(d.line(2, "(garbage"));
         assert_eq!(bad["kind"], "unsupported");
         assert_eq!(bad["reply"], Value::Null);
     }
@@ -292,7 +322,7 @@ mod tests {
             let text = std::fs::read_to_string(format!("{dir}/{file}")).unwrap();
             let mut d = Decoder::new(protocol);
             for (i, line) in text.lines().enumerate() {
-                let v = d.line(i + 1, line);
+                let v = json(d.line(i + 1, line));
                 let obj = v.as_object().unwrap();
                 let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
                 keys.sort_unstable();
@@ -318,8 +348,11 @@ mod tests {
         let line = "(3301210003,U06,1,040812,185302,T,22.564025,N,113.242329,E,5,152,9,32%,0000000000011,10133,5173,22,100,1,300,100,10)";
         let mut d = Decoder::new(SealProtocol::Jt600);
         d.dedup = Some(Box::new(Dedup::new()));
-        assert_eq!(d.line(1, line)["reports"].as_array().map(Vec::len), Some(1));
-        let again = d.line(2, line);
+        assert_eq!(
+            json(d.line(1, line))["reports"].as_array().map(Vec::len),
+            Some(1)
+        );
+        let again = json(d.line(2, line));
         assert_eq!(again["reports"].as_array().map(Vec::len), Some(0));
         assert_eq!(again["reply"], "(S20)");
     }
@@ -331,19 +364,19 @@ mod tests {
         let mut d = Decoder::new(SealProtocol::Native);
         let (seal, key) = parse_key(&format!("0042-000000001234={}", "11".repeat(32))).unwrap();
         d.native.add_seal(seal, SealKey(key)).unwrap();
-        let ok = d.line(1, VECTOR);
+        let ok = json(d.line(1, VECTOR));
         assert_eq!(ok["kind"], "event");
         assert_eq!(ok["device"], "0042-000000001234");
         assert_eq!(ok["reports"][0]["alarms"][0], "cut");
         assert!(ok["reply"].as_str().unwrap().starts_with("ec75018100"));
-        let replay = d.line(2, VECTOR);
+        let replay = json(d.line(2, VECTOR));
         assert_eq!(replay["kind"], "event");
         assert_eq!(replay["reports"][0]["spoofed"], "replayed");
         assert_eq!(replay["reply"], Value::Null);
         let mut forged = VECTOR.to_string();
         forged.replace_range(40..42, "08"); // counter 8, MAC and CRC unchanged
         assert_eq!(
-            d.line(3, &forged)["kind"],
+            json(d.line(3, &forged))["kind"],
             "unsupported",
             "CRC catches it first"
         );
