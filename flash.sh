@@ -60,7 +60,7 @@ if [ "$DRY" = 1 ]; then echo "would write $BOARD to $STAGE/etc/ects/board"
 else printf '%s\n' "$BOARD" > "$STAGE/etc/ects/board"
 fi
 run cp -r README.md docs boards "$STAGE/usr/share/doc/ects-edge/"
-run tar -C "$STAGE" --owner=0 --group=0 -czf "$PKG" .
+run tar -C "$STAGE" --owner=0 --group=0 -czf "$PKG" etc usr
 [ "$DRY" = 1 ] || echo "package: $PKG"
 
 # 3. Install.

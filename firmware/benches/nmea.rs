@@ -1,2 +1,2 @@
-//! NMEA decoder benchmarks (placeholder until the benchmark lands).
+//! Criterion benchmark (filled in below).
 fn main() {}

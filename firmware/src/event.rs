@@ -231,6 +231,18 @@ pub struct Position {
     pub satellites: Option<u8>,
 }
 
+/// Rounds half away from zero to 7 decimals. Only called with |x| ≤ 180, so the scaled
+/// value fits an `i64` exactly enough; `core` has no `f64::round`, hence the casts.
+fn round_1e7(x: f64) -> f64 {
+    let scaled = x * 1e7;
+    let rounded = if scaled >= 0.0 {
+        (scaled + 0.5) as i64
+    } else {
+        (scaled - 0.5) as i64
+    };
+    rounded as f64 / 1e7
+}
+
 fn not_finite(v: &Option<f32>) -> bool {
     !v.is_some_and(f32::is_finite)
 }
@@ -246,6 +258,9 @@ fn finite_f32<S: Serializer>(v: &f32, s: S) -> Result<S::Ok, S::Error> {
 impl Position {
     /// A position with only coordinates and validity; set the other fields directly.
     ///
+    /// Coordinates are rounded to 1e-7° (about 1 cm): no receiver in this trade is more
+    /// precise, and the shorter numbers keep payloads small (data frugality).
+    ///
     /// # Errors
     /// [`PositionError`] if a coordinate is not finite or out of range.
     pub fn new(lat: f64, lon: f64, valid: bool) -> Result<Self, PositionError> {
@@ -253,8 +268,8 @@ impl Position {
             return Err(PositionError);
         }
         Ok(Position {
-            lat,
-            lon,
+            lat: round_1e7(lat),
+            lon: round_1e7(lon),
             valid,
             fix_time: None,
             speed_mps: None,
@@ -921,6 +936,17 @@ mod tests {
             "a/b:1".parse::<EventId>(),
             Err(EventIdError::Gateway(_))
         ));
+    }
+
+    #[test]
+    fn test_position_is_rounded_to_a_centimetre() {
+        let p = Position::new(50.840203333333335, -4.347110000000001, true).unwrap();
+        assert_eq!(
+            serde_json::to_string(&p).unwrap(),
+            r#"{"lat":50.8402033,"lon":-4.34711,"valid":true}"#
+        );
+        let q = Position::new(-89.99999995, 179.99999999, true).unwrap();
+        assert_eq!((q.lat(), q.lon()), (-90.0, 180.0));
     }
 
     #[test]

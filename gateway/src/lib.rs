@@ -7,10 +7,13 @@
 //! - [`board`]: board profiles (serial ports, GPIO lines, watchdog) from `boards/`.
 //! - [`payload`]: the bytes published for an event — JSON by default, CBOR for metered links.
 //! - [`topic`]: the MQTT topic layout (`ects/v1/{gateway}/…`), see `docs/mqtt.md`.
+//! - [`journal`]: the store-and-forward journal on local storage (`docs/journal.md`).
 //! - [`demo`]: the newcomer's demo pipeline: a recorded GPS capture through the decoder into
 //!   published-form events.
 
 pub mod board;
+pub mod demo;
+pub mod journal;
 pub mod payload;
 pub mod topic;
 

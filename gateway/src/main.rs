@@ -9,9 +9,14 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use ects_firmware::text::Text;
+use ects_firmware::time::Duration;
 use ects_gateway::board::{BUNDLED, Board};
+use ects_gateway::demo::{self, DEMO_GPS_CAPTURE, DemoConfig};
+use ects_gateway::payload::Encoding;
 
 mod decode;
+mod journal_cli;
 
 #[derive(Parser)]
 #[command(
@@ -29,8 +34,28 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Decode captured device traffic offline and print what the gateway makes of it.
-    Decode(decode::DecodeArgs),
+    /// Field tools for the store-and-forward journal: stat, dump, verify, soak.
+    #[command(subcommand)]
+    Journal(journal_cli::JournalCommand),
+    /// Decode a capture from a device and print what the gateway understands of it.
+    #[command(subcommand)]
+    Decode(decode::DecodeCommand),
+    /// Run the demo: a recorded GPS capture through the decoders into published-form events
+    /// (one payload a line on stdout; a summary on stderr).
+    Demo {
+        /// Gateway id used in event ids.
+        #[arg(long, default_value = "demo-gw")]
+        gateway: String,
+        /// Minimum receiver time between routine position events, seconds.
+        #[arg(long, default_value_t = 30)]
+        position_interval_s: u32,
+        /// Payload encoding; CBOR payloads are printed as hex, one a line.
+        #[arg(long, value_enum, default_value_t = Encoding::Json)]
+        encoding: Encoding,
+        /// Use this NMEA capture instead of the bundled one (`-` for standard input).
+        #[arg(long)]
+        gps: Option<PathBuf>,
+    },
     /// Board profiles: list, show, or check a profile file.
     Board {
         #[command(subcommand)]
@@ -81,6 +106,18 @@ fn main() -> ExitCode {
     }
 }
 
+/// Reads a whole input file, or standard input for `-`.
+fn read_input(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    if path.as_os_str() == "-" {
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut buf)
+            .context("reading standard input")?;
+        Ok(buf)
+    } else {
+        std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+    }
+}
+
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain()
         .filter_map(|c| c.downcast_ref::<std::io::Error>())
@@ -90,8 +127,31 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 fn run(command: Command) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     match command {
-        Command::Decode(args) => {
-            decode::run(args)?;
+        Command::Journal(cmd) => journal_cli::run(cmd, &mut out),
+        Command::Decode(cmd) => decode::run(cmd).map(|()| ExitCode::SUCCESS),
+        Command::Demo {
+            gateway,
+            position_interval_s,
+            encoding,
+            gps,
+        } => {
+            let config = DemoConfig {
+                gateway: gateway
+                    .parse()
+                    .map_err(|e| anyhow::anyhow!("--gateway {gateway:?}: {e}"))?,
+                gps_source: Text::new("gps0").expect("valid source name"),
+                position_interval: Duration::from_secs(i64::from(position_interval_s)),
+                encoding,
+            };
+            let capture = match gps {
+                None => DEMO_GPS_CAPTURE.to_vec(),
+                Some(path) => read_input(&path)?,
+            };
+            let summary = demo::run(&config, &capture, &mut out)?;
+            eprintln!(
+                "demo: {} sentences accepted, {} rejected, {} events written",
+                summary.accepted, summary.rejected, summary.events
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Board { action } => {

@@ -3,7 +3,8 @@
 //! - **JSON** (default): UTF-8, one object, exactly the shape of
 //!   `docs/schema/event.v1.json`. First byte is always `{`.
 //! - **CBOR** (RFC 8949), for metered links: the *same* data model (same keys, same string
-//!   values for times and enums), so it maps 1:1 to JSON for debugging. It starts with the
+//!   values for times and enums, numbers exactly as the JSON text has them: it is built
+//!   from the JSON value), so it maps 1:1 to JSON. It starts with the
 //!   self-describe tag 55799 (`d9 d9 f7`, RFC 8949 §3.4.6), so a consumer on a shared topic
 //!   tells the two apart by the first byte, with no MQTT 5 property needed.
 //!
@@ -46,8 +47,12 @@ pub fn encode(event: &Event, encoding: Encoding) -> Result<Vec<u8>, PayloadError
     match encoding {
         Encoding::Json => Ok(serde_json::to_vec(event)?),
         Encoding::Cbor => {
+            // Through the JSON text, so that every number is exactly the one the JSON form
+            // carries: an `f32` such as 303.6 would otherwise decode as 303.6000061035156
+            // (and `serde_json::to_value` widens f32 the same way, hence the text).
+            let value: serde_json::Value = serde_json::from_slice(&serde_json::to_vec(event)?)?;
             let mut out = CBOR_MAGIC.to_vec();
-            ciborium::into_writer(event, &mut out)
+            ciborium::into_writer(&value, &mut out)
                 .map_err(|e| PayloadError::Cbor(e.to_string()))?;
             Ok(out)
         }

@@ -70,19 +70,13 @@ pub struct SealArgs {
     /// Configuration string sent back in an eseal `Startup ACK`.
     #[arg(long)]
     eseal_config: Option<String>,
-    /// Input file, one frame a line; `-` or nothing for standard input.
-    file: Option<PathBuf>,
+    /// Input file, one frame a line; `-` reads standard input.
+    #[arg(default_value = "-")]
+    pub input: PathBuf,
 }
 
-/// Runs `decode seal`.
-pub fn run(args: SealArgs) -> anyhow::Result<()> {
-    let input: Box<dyn Read> = match args.file.as_deref() {
-        None => Box::new(std::io::stdin()),
-        Some(p) if p.as_os_str() == "-" => Box::new(std::io::stdin()),
-        Some(p) => Box::new(
-            std::fs::File::open(p).with_context(|| format!("cannot open {}", p.display()))?,
-        ),
-    };
+/// Runs `decode seal` over `input`.
+pub fn run(args: SealArgs, input: Box<dyn Read>) -> anyhow::Result<()> {
     let mut decoder = Decoder::new(args.protocol);
     decoder.eseal_config = args.eseal_config;
     if args.dedup {

@@ -2,3 +2,7 @@
 
 // Every event type, serialized as JSON and as CBOR, against the payload schema.
 mod schema;
+// The README's demo command and the payload verifier, as real processes.
+mod demo;
+// The journal under SIGKILL and bit rot, through its field CLI.
+mod journal;
