@@ -61,8 +61,13 @@ pub struct SealArgs {
     protocol: SealProtocol,
     /// A native-protocol seal key: `<seal>=<64 hex digits>`, the seal as 16 hex digits
     /// or `mmmm-ssssssssssss`. Repeat for each seal.
+    /// (Keys on a command line are visible to other users: prefer `--keys`.)
     #[arg(long = "key", value_name = "SEAL=KEY", value_parser = parse_key)]
-    keys: Vec<(u64, [u8; 32])>,
+    key: Vec<(u64, [u8; 32])>,
+    /// A file of native-protocol seal keys, one `SEAL=KEY` a line; blank lines and lines
+    /// starting with `#` are skipped.
+    #[arg(long, value_name = "FILE")]
+    keys: Option<PathBuf>,
     /// Drop reports already seen in this run (same device, type, index and time): what
     /// the gateway does before reports become events. Replies are still printed.
     #[arg(long)]
@@ -82,7 +87,21 @@ pub fn run(args: SealArgs, input: Box<dyn Read>) -> anyhow::Result<()> {
     if args.dedup {
         decoder.dedup = Some(Box::new(Dedup::new()));
     }
-    for (seal, key) in args.keys {
+    let mut keys = args.key;
+    if let Some(path) = &args.keys {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read keys from {}", path.display()))?;
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let k = parse_key(line)
+                .map_err(|e| anyhow::anyhow!("{}:{}: {e}", path.display(), i + 1))?;
+            keys.push(k);
+        }
+    }
+    for (seal, key) in keys {
         decoder
             .native
             .add_seal(seal, SealKey(key))
