@@ -11,6 +11,8 @@
 //! `7D 01` for `7D`; the checksum is the XOR of every un-stuffed byte between the
 //! delimiters before it.
 //!
+//! Padlock models redefine the 0x0200 alarm word ([`Options::padlock`]).
+//!
 //! Messages decoded:
 //! - `0x0200` location: alarm:u32, status:u32, lat/lon:u32 (1e-6 °), altitude:i16,
 //!   speed:u16 (0.1 km/h), course:u16, time BCD `YYMMDDhhmmss` (UTC+8, as the standard
@@ -126,12 +128,28 @@ fn unstuff(frame: &[u8], out: &mut heapless::Vec<u8, MAX_UNSTUFFED>) -> Result<(
     Ok(())
 }
 
+/// How to read the 0x0200 alarm word, which some e-lock models redefine.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Options {
+    /// The terminal is a padlock (G-360P, G-508P): alarm bits 0 and 4 mean removal and
+    /// bit 1 tampering, instead of the standard SOS, overspeed and fault.
+    pub padlock: bool,
+}
+
+/// Decodes one frame with the standard alarm word (see [`decode_with`]).
+///
+/// # Errors
+/// As [`decode_with`].
+pub fn decode(frame: &[u8]) -> Result<Decoded, DecodeError> {
+    decode_with(frame, Options::default())
+}
+
 /// Decodes one frame: `7E … 7E` binary, or an ASCII `( … )` command result.
 ///
 /// # Errors
 /// A [`DecodeError`] for malformed frames; unknown message ids decode as
 /// [`FrameKind::Unsupported`].
-pub fn decode(frame: &[u8]) -> Result<Decoded, DecodeError> {
+pub fn decode_with(frame: &[u8], options: Options) -> Result<Decoded, DecodeError> {
     if frame.len() > MAX_FRAME {
         return Err(DecodeError::TooLong {
             max: MAX_FRAME,
@@ -173,7 +191,7 @@ pub fn decode(frame: &[u8]) -> Result<Decoded, DecodeError> {
     };
     match id {
         MSG_LOCATION => {
-            let mut r = decode_location_0200(body, device.clone())?;
+            let mut r = decode_location_0200(body, device.clone(), options)?;
             r.index = Some(u32::from(index));
             let reply = general_reply(&header)?;
             Decoded::single(device, r, Some(reply))
@@ -266,6 +284,7 @@ fn general_reply_2(h: &Header<'_>) -> Result<Reply, DecodeError> {
 fn decode_location_0200(
     body: &[u8],
     device: crate::event::DeviceId,
+    options: Options,
 ) -> Result<SealReport, DecodeError> {
     let mut r = SealReport::new(Protocol::Jt808, device, text("0x0200", "type")?);
     let mut c = Cursor::new(body);
@@ -302,12 +321,17 @@ fn decode_location_0200(
         r.charging = Some(true);
     }
     let a = &mut r.alarms;
-    a.set_if(bit(alarm, 0), Alarm::Sos);
-    a.set_if(bit(alarm, 1), Alarm::Overspeed);
-    a.set_if(
-        bit(alarm, 4) || bit(alarm, 9) || bit(alarm, 10) || bit(alarm, 11),
-        Alarm::Fault,
-    );
+    if options.padlock {
+        a.set_if(bit(alarm, 0) || bit(alarm, 4), Alarm::Removal);
+        a.set_if(bit(alarm, 1), Alarm::Tamper);
+    } else {
+        a.set_if(bit(alarm, 0), Alarm::Sos);
+        a.set_if(bit(alarm, 1), Alarm::Overspeed);
+        a.set_if(
+            bit(alarm, 4) || bit(alarm, 9) || bit(alarm, 10) || bit(alarm, 11),
+            Alarm::Fault,
+        );
+    }
     a.set_if(bit(alarm, 5) || bit(alarm, 6), Alarm::GpsAntennaCut);
     a.set_if(bit(alarm, 7) || bit(alarm, 18), Alarm::LowBattery);
     a.set_if(bit(alarm, 8), Alarm::PowerCut);
@@ -557,6 +581,27 @@ mod tests {
         let mut out = heapless::Vec::new();
         unstuff(b, &mut out).unwrap();
         assert_eq!(&out[4..7], &[0x7e, 0x7d, 0]);
+    }
+
+    /// A 0x0200 report whose alarm word has only bit 0 set: SOS on a standard terminal,
+    /// removal on a padlock.
+    #[test]
+    fn padlock_alarm_word() {
+        let mut body = [0u8; 28];
+        body[3] = 0x01; // alarm bit 0
+        body[22..28].copy_from_slice(&[0x25, 0x11, 0x24, 0x11, 0x51, 0x47]);
+        let frame = message(
+            MSG_LOCATION,
+            &[0, 0x95, 0x90, 0x06, 0x89, 0x83],
+            &[0, 1],
+            &body,
+        )
+        .unwrap();
+        let std = decode(frame.as_bytes()).unwrap();
+        assert!(std.reports[0].alarms.contains(Alarm::Sos));
+        let pad = decode_with(frame.as_bytes(), Options { padlock: true }).unwrap();
+        assert!(pad.reports[0].alarms.contains(Alarm::Removal));
+        assert!(!pad.reports[0].alarms.contains(Alarm::Sos));
     }
 
     #[test]

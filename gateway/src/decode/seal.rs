@@ -72,6 +72,10 @@ pub struct SealArgs {
     /// the gateway does before reports become events. Replies are still printed.
     #[arg(long)]
     dedup: bool,
+    /// jt808: the terminals are padlocks (G-360P, G-508P), whose alarm word means removal
+    /// and tampering where the standard means SOS and overspeed.
+    #[arg(long)]
+    jt808_padlock: bool,
     /// Configuration string sent back in an eseal `Startup ACK`.
     #[arg(long)]
     eseal_config: Option<String>,
@@ -84,6 +88,7 @@ pub struct SealArgs {
 pub fn run(args: SealArgs, input: Box<dyn Read>) -> anyhow::Result<()> {
     let mut decoder = Decoder::new(args.protocol);
     decoder.eseal_config = args.eseal_config;
+    decoder.jt808.padlock = args.jt808_padlock;
     if args.dedup {
         decoder.dedup = Some(Box::new(Dedup::new()));
     }
@@ -127,6 +132,7 @@ pub fn run(args: SealArgs, input: Box<dyn Read>) -> anyhow::Result<()> {
 struct Decoder {
     protocol: SealProtocol,
     eseal_config: Option<String>,
+    jt808: jt808::Options,
     /// Native keys and counters: replays are detected across the lines of one run.
     native: Box<Verifier<MAX_SEALS>>,
     /// Set with `--dedup`.
@@ -159,6 +165,7 @@ impl Decoder {
         Decoder {
             protocol,
             eseal_config: None,
+            jt808: jt808::Options::default(),
             native: Box::new(Verifier::new()),
             dedup: None,
         }
@@ -167,7 +174,7 @@ impl Decoder {
     fn decode(&mut self, frame: &[u8]) -> Result<Decoded, DecodeError> {
         match self.protocol {
             SealProtocol::Jt600 => jt600::decode(frame),
-            SealProtocol::Jt808 => jt808::decode(frame),
+            SealProtocol::Jt808 => jt808::decode_with(frame, self.jt808),
             SealProtocol::Eseal => eseal::decode_with(frame, self.eseal_config.as_deref()),
             SealProtocol::Teratrack => teratrack::decode(frame),
             // Native frames go through `Decoder::native` (keys and counters).
