@@ -151,6 +151,7 @@ pub fn decode_with(frame: &[u8], startup_config: Option<&str>) -> Result<Decoded
             r.unlock = Some(UnlockAttempt {
                 method: UnlockMethod::Remote,
                 granted: Some(true),
+                source_code: None,
                 result_code: None,
                 wrong_attempts: None,
                 card_presented: false,

@@ -579,11 +579,11 @@ fn decode_p45(f: &[&str], device: crate::event::DeviceId) -> Result<Decoded, Dec
             UnlockMethod::Unknown
         },
         granted: None,
+        source_code: u8::try_from(source).ok(),
         result_code: u8::try_from(check).ok(),
         wrong_attempts: u16::try_from(wrong).ok(),
         card_presented: card,
     });
-    r.vendor_alarm = u16::try_from(source).ok();
     r.alarms.set_if(wrong > 0, Alarm::WrongPassword);
     r.index = Some(index);
     r.device_time = time;

@@ -440,7 +440,7 @@ fn extended_eb(r: &mut SealReport, v: &[u8]) -> Result<(), DecodeError> {
 /// (length ≥ 7), then, for even lengths, the unlock result.
 fn lock_tlv(r: &mut SealReport, v: &[u8]) -> Result<(), DecodeError> {
     let mut c = Cursor::new(v);
-    let _command = c.u8()?;
+    let command = c.u8()?;
     let len = v.len();
     let mut method = UnlockMethod::Remote;
     let mut card = false;
@@ -460,6 +460,7 @@ fn lock_tlv(r: &mut SealReport, v: &[u8]) -> Result<(), DecodeError> {
     r.unlock = Some(UnlockAttempt {
         method,
         granted: None,
+        source_code: Some(command),
         result_code: result,
         wrong_attempts: None,
         card_presented: card,

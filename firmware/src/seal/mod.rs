@@ -338,6 +338,10 @@ pub struct UnlockAttempt {
     /// Whether the device granted it, when it says so.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub granted: Option<bool>,
+    /// The device's raw code for what triggered the attempt (JT701 P45 "event source"),
+    /// for audit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_code: Option<u8>,
     /// The device's raw result or verification code, for audit.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub result_code: Option<u8>,
