@@ -35,7 +35,7 @@
 use crate::event::{Protocol, UnlockMethod};
 use crate::seal::framer::{Framing, Scan, copy_into, find_from, skip_to};
 use crate::seal::util::{
-    Cursor, KNOT_MPS, KPH_MPS, MPH_MPS, bcd, bcd_lenient, civil, civil_ascii, decimal_text,
+    Cursor, KNOT_MPS, KPH_MPS, MPH_MPS, bcd, bcd_lenient, bcd_time, civil_ascii, decimal_text,
     degrees_minutes, device_id, fmt_u64, hemisphere, parse_f64, parse_u32, position, text,
     validity_av,
 };
@@ -258,16 +258,7 @@ pub fn decode_location(
     report: &mut SealReport,
 ) -> Result<(), DecodeError> {
     let b = c.0.take(LOCATION_LEN)?;
-    let date = b.get(0..6).ok_or(DecodeError::Truncated)?;
-    let d = |i: usize, f| bcd(date.get(i..).unwrap_or(&[]), 2, f);
-    let time = civil(
-        d(2, "date")?,
-        d(1, "date")?,
-        d(0, "date")?,
-        d(3, "time")?,
-        d(4, "time")?,
-        d(5, "time")?,
-    );
+    let time = bcd_time(b.get(0..6).ok_or(DecodeError::Truncated)?, true)?;
     let lat_raw = bcd(b.get(6..10).ok_or(DecodeError::Truncated)?, 8, "latitude")?;
     let lon_bytes = b.get(10..15).ok_or(DecodeError::Truncated)?;
     let lon_raw = bcd(lon_bytes, 9, "longitude")?;
@@ -485,7 +476,19 @@ fn signed_degrees(
     neg: &str,
     name: &'static str,
 ) -> Result<f64, DecodeError> {
-    let v = parse_f64(get(f, i, name)?, name)?;
+    signed_with(f, i, pos, neg, name, parse_f64)
+}
+
+/// A coordinate at field `i`, read by `parse`, with its hemisphere letter at `i + 1`.
+fn signed_with(
+    f: &[&str],
+    i: usize,
+    pos: &str,
+    neg: &str,
+    name: &'static str,
+    parse: fn(&str, &'static str) -> Result<f64, DecodeError>,
+) -> Result<f64, DecodeError> {
+    let v = parse(get(f, i, name)?, name)?;
     hemisphere(v, get(f, i + 1, name)?, pos, neg, name)
 }
 
@@ -596,20 +599,8 @@ fn decode_p45(f: &[&str], device: crate::event::DeviceId) -> Result<Decoded, Dec
 /// `(id,W01,dddmm.mmmm,E|W,ddmm.mmmm,N|S,A|V,ddmmyy,hhmmss,speed km/h,course,power,gps,gsm,alert,…)`
 fn decode_w01(f: &[&str], device: crate::event::DeviceId) -> Result<Decoded, DecodeError> {
     let mut r = SealReport::new(Protocol::Jt600, device.clone(), text("W01", "type")?);
-    let lon = hemisphere(
-        degrees_minutes(get(f, 2, "longitude")?, "longitude")?,
-        get(f, 3, "longitude")?,
-        "E",
-        "W",
-        "longitude",
-    )?;
-    let lat = hemisphere(
-        degrees_minutes(get(f, 4, "latitude")?, "latitude")?,
-        get(f, 5, "latitude")?,
-        "N",
-        "S",
-        "latitude",
-    )?;
+    let lon = signed_with(f, 2, "E", "W", "longitude", degrees_minutes)?;
+    let lat = signed_with(f, 4, "N", "S", "latitude", degrees_minutes)?;
     let valid = validity_av(get(f, 6, "validity")?)?;
     let time = civil_ascii(get(f, 7, "date")?, get(f, 8, "time")?, true)?;
     let mut p = position(lat, lon, valid)?;

@@ -40,7 +40,7 @@
 use crate::event::{Protocol, UnlockMethod};
 use crate::seal::framer::{Framing, Scan, find_from, skip_to};
 use crate::seal::jt600::{LocationCursor, decode_location};
-use crate::seal::util::{Cursor, KPH_MPS, civil, device_id, hex_text, position, text};
+use crate::seal::util::{Cursor, KPH_MPS, bcd_time, device_id, hex_text, position, text};
 use crate::seal::{
     Alarm, DecodeError, Decoded, FrameKind, LockState, MAX_REPLY, Reply, SealReport, UnlockAttempt,
 };
@@ -296,17 +296,8 @@ fn decode_location_0200(
     let speed = c.u16()?;
     let course = c.u16()?;
     let t = c.take(6)?;
-    let d = |i: usize, f| crate::seal::util::bcd(t.get(i..).unwrap_or(&[]), 2, f);
     // Terminal time is Beijing time (UTC+8).
-    let time = civil(
-        d(0, "time")?,
-        d(1, "time")?,
-        d(2, "time")?,
-        d(3, "time")?,
-        d(4, "time")?,
-        d(5, "time")?,
-    )
-    .map(|t| t - Duration::from_secs(8 * 3600));
+    let time = bcd_time(t, false)?.map(|t| t - Duration::from_secs(8 * 3600));
     let bit = |v: u32, n: u32| v & (1 << n) != 0;
     let lat = if bit(status, 2) { -lat } else { lat };
     let lon = if bit(status, 3) { -lon } else { lon };

@@ -122,6 +122,18 @@ pub(crate) fn validity_av(s: &str) -> Result<bool, DecodeError> {
     }
 }
 
+/// Six packed-BCD bytes of date and time: `DDMMYY hhmmss` when `dmy`, else
+/// `YYMMDD hhmmss`. `None` if the digits are not a valid date.
+pub(crate) fn bcd_time(b: &[u8], dmy: bool) -> Result<Option<Timestamp>, DecodeError> {
+    let d = |i: usize| bcd(b.get(i..).unwrap_or(&[]), 2, "time");
+    let (yy, mo, dd) = if dmy {
+        (d(2)?, d(1)?, d(0)?)
+    } else {
+        (d(0)?, d(1)?, d(2)?)
+    };
+    Ok(civil(yy, mo, dd, d(3)?, d(4)?, d(5)?))
+}
+
 /// `ddmmyy` and `hhmmss` ASCII fields to a timestamp (`None` if not a valid date).
 pub(crate) fn civil_ascii(
     date: &str,
