@@ -1,49 +1,49 @@
 //! The newcomer's demo: a recorded GPS capture through the firmware decoders into events.
 //!
-//! This is the smallest honest version of the appliance's main job until the simulators,
-//! the journal and the uplink land: real receiver bytes (a Telit HE910 capture from gpsd's
-//! regression suite, with fix loss and recovery) go through the same framer and sentence
-//! decoders the service uses, become `position` events thinned the way the gateway thins
-//! them (data frugality), get stable ids (`<gateway>:<seq>`), and are written in their
-//! published encoding, one payload a line.
+//! This is the smallest honest version of the appliance's main job until the simulators
+//! and the uplink land: real receiver bytes (a Telit HE910 capture from gpsd's regression
+//! suite, with fix loss and recovery) go through the same framer and sentence decoders the
+//! service uses, become `position` events thinned the way the gateway thins them (data
+//! frugality), are filed in the store-and-forward journal (which gives them their ids,
+//! `<gateway>:<seq>`), and are read back from it, written out in their published encoding
+//! one payload a line, and acknowledged — what the uplink does with a broker.
 //!
 //! Invariants:
 //! - Deterministic: time is taken from the data (the receiver's UTC), never from a clock;
 //!   the same input gives byte-identical output.
-//! - Sequence numbers start at 1 and increase by one per event written.
+//! - On a fresh journal, sequence numbers start at 1 and increase by one per event written.
 //! - A position is written for the first dated fix, whenever fix validity changes, and
 //!   otherwise once `position_interval` of receiver time (either way) has passed since the
 //!   last one written.
 
 use std::io::Write;
+use std::time::Instant;
 
 use ects_firmware::event::{
-    DeviceRef, Event, EventId, EventKind, GatewayId, GatewayStarted, Position, PositionReport,
-    Protocol,
+    DeviceRef, Event, EventKind, GatewayStarted, Position, PositionReport, Protocol,
 };
 use ects_firmware::nmea::framer::Framer;
 use ects_firmware::nmea::{KNOTS_TO_MPS, RmcData, SentenceData, parse};
 use ects_firmware::text::Text;
 use ects_firmware::time::{Duration, Timestamp};
 
-use crate::payload::{Encoding, PayloadError, encode};
+use crate::journal::event_log::{EventLog, EventLogError};
+use crate::journal::fs::Filesystem;
+use crate::journal::{JournalError, Stream};
+use crate::payload::CBOR_MAGIC;
 
 /// The bundled capture: Telit HE910 NMEA, 187 epochs, 37 of them without a fix
 /// (gpsd regression log, BSD-2-Clause; see `firmware/tests/data/gpsd-logs/README.md`).
 pub const DEMO_GPS_CAPTURE: &[u8] =
     include_bytes!("../../firmware/tests/data/gpsd-logs/telit-he910.log");
 
-/// Settings of a demo run.
+/// Settings of a demo run (the gateway id and the payload encoding are the event log's).
 #[derive(Debug, Clone)]
 pub struct DemoConfig {
-    /// The gateway id used in event ids.
-    pub gateway: GatewayId,
     /// The source name of the GPS receiver, used as its device id.
     pub gps_source: Text<32>,
     /// Minimum receiver time between two routine position events.
     pub position_interval: Duration,
-    /// The payload encoding (CBOR payloads are written as hex, one a line).
-    pub encoding: Encoding,
 }
 
 /// What a demo run did.
@@ -60,37 +60,42 @@ pub struct DemoSummary {
 /// Why a demo run stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
-    /// An event could not be encoded.
+    /// An event could not be filed.
     #[error(transparent)]
-    Payload(#[from] PayloadError),
+    EventLog(#[from] EventLogError),
+    /// The journal failed.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
     /// The output could not be written.
     #[error("writing events: {0}")]
     Io(#[from] std::io::Error),
 }
 
-struct Emitter<'a, W: Write> {
-    config: &'a DemoConfig,
+struct Emitter<'a, W: Write, FS: Filesystem> {
+    log: &'a mut EventLog<FS>,
     out: W,
-    next_seq: u64,
 }
 
-impl<W: Write> Emitter<'_, W> {
-    fn emit(&mut self, mut event: Event) -> Result<(), DemoError> {
-        event.id = Some(EventId {
-            gateway: self.config.gateway.clone(),
-            seq: self.next_seq,
-        });
-        let bytes = encode(&event, self.config.encoding)?;
-        match self.config.encoding {
-            Encoding::Json => self.out.write_all(&bytes)?,
-            Encoding::Cbor => {
-                for b in bytes {
+impl<W: Write, FS: Filesystem> Emitter<'_, W, FS> {
+    /// Files the event in the journal, then does what a connected uplink does: reads what
+    /// the journal holds, in sequence order, writes each payload and acknowledges it.
+    fn emit(&mut self, event: Event) -> Result<(), DemoError> {
+        self.log.append(event, Instant::now())?;
+        let journal = self.log.journal();
+        let mut records = journal.next_batch(Stream::Events, usize::MAX)?;
+        records.extend(journal.next_batch(Stream::Positions, usize::MAX)?);
+        records.sort_by_key(|r| r.seq);
+        for r in records {
+            if r.payload.starts_with(&CBOR_MAGIC) {
+                for b in &r.payload {
                     write!(self.out, "{b:02x}")?;
                 }
+            } else {
+                self.out.write_all(&r.payload)?;
             }
+            self.out.write_all(b"\n")?;
+            journal.ack(r.seq);
         }
-        self.out.write_all(b"\n")?;
-        self.next_seq += 1;
         Ok(())
     }
 }
@@ -109,12 +114,13 @@ fn position_of(rmc: &RmcData, fix_time: Timestamp) -> Option<Position> {
 /// # Errors
 /// [`DemoError`] if writing fails or an event cannot be encoded; decoding problems in the
 /// capture are counted in the summary, not errors.
-pub fn run(config: &DemoConfig, capture: &[u8], out: impl Write) -> Result<DemoSummary, DemoError> {
-    let mut emitter = Emitter {
-        config,
-        out,
-        next_seq: 1,
-    };
+pub fn run<FS: Filesystem>(
+    config: &DemoConfig,
+    capture: &[u8],
+    log: &mut EventLog<FS>,
+    out: impl Write,
+) -> Result<DemoSummary, DemoError> {
+    let mut emitter = Emitter { log, out };
     let mut summary = DemoSummary::default();
     let mut framer: Framer = Framer::new();
     let device = DeviceRef {
@@ -183,6 +189,7 @@ pub fn run(config: &DemoConfig, capture: &[u8], out: impl Write) -> Result<DemoS
     if framer.finish().is_some() {
         summary.rejected += 1;
     }
+    emitter.log.journal().flush()?;
     emitter.out.flush()?;
     Ok(summary)
 }
@@ -190,19 +197,25 @@ pub fn run(config: &DemoConfig, capture: &[u8], out: impl Write) -> Result<DemoS
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::journal::fs::TestFilesystem;
+    use crate::journal::{Journal, JournalConfig};
+    use crate::payload::Encoding;
 
     fn config(interval_s: i64) -> DemoConfig {
         DemoConfig {
-            gateway: "demo-gw".parse().unwrap(),
             gps_source: Text::new("gps0").unwrap(),
             position_interval: Duration::from_secs(interval_s),
-            encoding: Encoding::Json,
         }
+    }
+
+    fn log() -> EventLog<TestFilesystem> {
+        let (j, _) = Journal::open(TestFilesystem::new(), JournalConfig::new("/demo")).unwrap();
+        EventLog::new(j, "demo-gw".parse().unwrap(), Encoding::Json)
     }
 
     fn lines(interval_s: i64) -> (Vec<serde_json::Value>, DemoSummary) {
         let mut out = Vec::new();
-        let summary = run(&config(interval_s), DEMO_GPS_CAPTURE, &mut out).unwrap();
+        let summary = run(&config(interval_s), DEMO_GPS_CAPTURE, &mut log(), &mut out).unwrap();
         let events = out
             .split(|&b| b == b'\n')
             .filter(|l| !l.is_empty())
@@ -270,7 +283,7 @@ mod tests {
         .map(|b| sentence(b))
         .collect();
         let mut out = Vec::new();
-        let summary = run(&config(30), capture.as_bytes(), &mut out).unwrap();
+        let summary = run(&config(30), capture.as_bytes(), &mut log(), &mut out).unwrap();
         assert_eq!(
             summary,
             DemoSummary {
@@ -293,8 +306,8 @@ mod tests {
     fn test_deterministic() {
         let mut a = Vec::new();
         let mut b = Vec::new();
-        run(&config(30), DEMO_GPS_CAPTURE, &mut a).unwrap();
-        run(&config(30), DEMO_GPS_CAPTURE, &mut b).unwrap();
+        run(&config(30), DEMO_GPS_CAPTURE, &mut log(), &mut a).unwrap();
+        run(&config(30), DEMO_GPS_CAPTURE, &mut log(), &mut b).unwrap();
         assert_eq!(a, b);
     }
 }

@@ -13,6 +13,9 @@ use ects_firmware::text::Text;
 use ects_firmware::time::Duration;
 use ects_gateway::board::{BUNDLED, Board};
 use ects_gateway::demo::{self, DEMO_GPS_CAPTURE, DemoConfig};
+use ects_gateway::journal::event_log::EventLog;
+use ects_gateway::journal::fs::ProductionFilesystem;
+use ects_gateway::journal::{Journal, JournalConfig};
 use ects_gateway::payload::Encoding;
 
 mod decode;
@@ -55,6 +58,9 @@ enum Command {
         /// Use this NMEA capture instead of the bundled one (`-` for standard input).
         #[arg(long)]
         gps: Option<PathBuf>,
+        /// Keep the journal in this directory (default: a scratch one, removed after).
+        #[arg(long)]
+        journal: Option<PathBuf>,
     },
     /// Board profiles: list, show, or check a profile file.
     Board {
@@ -134,20 +140,35 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             position_interval_s,
             encoding,
             gps,
+            journal,
         } => {
+            let gateway = gateway
+                .parse()
+                .map_err(|e| anyhow::anyhow!("--gateway {gateway:?}: {e}"))?;
             let config = DemoConfig {
-                gateway: gateway
-                    .parse()
-                    .map_err(|e| anyhow::anyhow!("--gateway {gateway:?}: {e}"))?,
                 gps_source: Text::new("gps0").expect("valid source name"),
                 position_interval: Duration::from_secs(i64::from(position_interval_s)),
-                encoding,
             };
             let capture = match gps {
                 None => DEMO_GPS_CAPTURE.to_vec(),
                 Some(path) => read_input(&path)?,
             };
-            let summary = demo::run(&config, &capture, &mut out)?;
+            // A journal of its own unless told where: the demo must not touch a live one.
+            let scratch = journal.is_none().then(|| {
+                std::env::temp_dir().join(format!("ects-demo-journal-{}", std::process::id()))
+            });
+            let dir = journal
+                .or_else(|| scratch.clone())
+                .expect("one of the two is set");
+            let (j, recovery) = Journal::open(ProductionFilesystem, JournalConfig::new(&dir))
+                .with_context(|| format!("opening journal {}", dir.display()))?;
+            tracing::debug!(?recovery, "demo journal opened");
+            let mut log = EventLog::new(j, gateway, encoding);
+            let result = demo::run(&config, &capture, &mut log, &mut out);
+            if let Some(dir) = scratch {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            let summary = result?;
             eprintln!(
                 "demo: {} sentences accepted, {} rejected, {} events written",
                 summary.accepted, summary.rejected, summary.events

@@ -39,6 +39,7 @@
 //! lists the directory and scans only the open segments: its cost does not grow with the
 //! backlog.
 
+pub mod event_log;
 pub mod fs;
 pub mod inspect;
 pub mod ledger;
@@ -950,6 +951,8 @@ impl<FS: Filesystem> Journal<FS> {
         st.segments.pop_front();
         st.unacked = st.unacked.saturating_sub(lost);
         st.acked = st.acked.max(seg.last_seq);
+        let acked = st.acked;
+        st.acked_ahead.retain(|&s| s > acked);
         st.inflight.retain(|f| f.seq > seg.last_seq);
         for f in &mut st.inflight {
             f.at.segment = f.at.segment.saturating_sub(1);

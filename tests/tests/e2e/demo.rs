@@ -112,3 +112,39 @@ fn demo_reads_a_capture_from_stdin_and_rejects_a_bad_gateway_id() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--gateway \"ug/busia\""));
 }
+
+#[test]
+fn demo_goes_through_a_journal_that_keeps_ids_unique_across_runs() {
+    let dir = std::env::temp_dir().join(format!("ects-e2e-demo-journal-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let dir_arg = dir.to_str().unwrap();
+    let (first, _) = demo(&["--journal", dir_arg]);
+    let (second, _) = demo(&["--journal", dir_arg]);
+    let ids = |out: &str| -> Vec<u64> {
+        out.lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .map(|id| id.rsplit_once(':').unwrap().1.parse().unwrap())
+            .collect()
+    };
+    let (a, b) = (ids(&first), ids(&second));
+    assert_eq!(a.first(), Some(&1));
+    assert!(
+        b.first() > a.last(),
+        "a restarted journal never reuses an id: {a:?} then {b:?}"
+    );
+    let stat = Command::new(bin("ects-gateway"))
+        .args(["journal", "stat", "--dir", dir_arg])
+        .output()
+        .unwrap();
+    let stat = String::from_utf8(stat.stdout).unwrap();
+    assert!(
+        stat.contains("backlog:         0 events, 0 positions"),
+        "everything was acknowledged: {stat}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

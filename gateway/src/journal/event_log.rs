@@ -1,0 +1,240 @@
+//! The journal as the engine and the uplink see it: events in, published payloads out.
+//!
+//! [`EventLog::append`] gives an [`Event`] its id (`<gateway>:<seq>`, the journal sequence
+//! number), encodes it in the configured payload encoding, and files it in the right stream
+//! (`position` events apart, so the full-disk policy can evict them). Every drop the journal
+//! counts is turned into a `gateway.dropped` event right after, so that nothing is lost
+//! silently: the drop report itself is an event, with its own id, on its way to central.
+
+use std::time::Instant;
+
+use ects_firmware::event::{
+    DeviceRef, Event, EventId, EventKind, GatewayDropped, GatewayId, Protocol, Severity,
+};
+use ects_firmware::text::Text;
+use ects_firmware::time::Timestamp;
+
+use super::fs::Filesystem;
+use super::{Appended, DropReport, Journal, JournalError, Stream};
+use crate::payload::{Encoding, PayloadError, encode};
+
+/// Why an event was not filed.
+#[derive(Debug, thiserror::Error)]
+pub enum EventLogError {
+    /// The event cannot be encoded (a defect upstream; nothing was filed).
+    #[error(transparent)]
+    Payload(#[from] PayloadError),
+    /// The journal refused it (counted and reported as `gateway.dropped`) or failed.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+}
+
+/// Events in, published payloads out. See the module documentation.
+#[derive(Debug)]
+pub struct EventLog<FS: Filesystem> {
+    journal: Journal<FS>,
+    gateway: GatewayId,
+    encoding: Encoding,
+}
+
+/// The stream an event belongs to.
+pub fn stream_of(event: &Event) -> Stream {
+    match event.kind {
+        EventKind::Position(_) => Stream::Positions,
+        _ => Stream::Events,
+    }
+}
+
+impl<FS: Filesystem> EventLog<FS> {
+    /// Wraps an open journal; `gateway` names events, `encoding` is the payload format.
+    pub fn new(journal: Journal<FS>, gateway: GatewayId, encoding: Encoding) -> Self {
+        EventLog {
+            journal,
+            gateway,
+            encoding,
+        }
+    }
+
+    /// The journal underneath (for reading, acknowledging and ticking).
+    pub fn journal(&mut self) -> &mut Journal<FS> {
+        &mut self.journal
+    }
+
+    /// Files `event` and returns its sequence number and durability.
+    ///
+    /// # Errors
+    /// [`EventLogError::Payload`] if the event cannot be encoded (checked before anything is
+    /// filed); [`EventLogError::Journal`] if the journal refused it — the refusal is then
+    /// reported as a `gateway.dropped` event.
+    pub fn append(&mut self, mut event: Event, now: Instant) -> Result<Appended, EventLogError> {
+        // Encode once up front so that an unencodable event fails before it takes an id.
+        event.id = Some(EventId {
+            gateway: self.gateway.clone(),
+            seq: 0,
+        });
+        encode(&event, self.encoding)?;
+        let (stream, severity, at) = (stream_of(&event), event.severity, event.received_at);
+        let gateway = self.gateway.clone();
+        let encoding = self.encoding;
+        let result = self.journal.append(
+            stream,
+            severity,
+            at.unix_micros(),
+            move |seq| {
+                event.id = Some(EventId { gateway, seq });
+                // Cannot fail: the same event encoded above, only the id differs.
+                encode(&event, encoding).unwrap_or_default()
+            },
+            now,
+        );
+        self.report_drops(at, now);
+        Ok(result?)
+    }
+
+    /// Files a `gateway.dropped` event for every drop the journal counted. A drop report
+    /// that is itself refused stays counted in the journal's lifetime total and is merged
+    /// into the next report.
+    fn report_drops(&mut self, at: Timestamp, now: Instant) {
+        let mut pending: Vec<DropReport> = self.journal.take_drops();
+        let mut rounds = 0;
+        while !pending.is_empty() && rounds < 2 {
+            rounds += 1;
+            for d in std::mem::take(&mut pending) {
+                let mut event = Event::new(
+                    EventKind::GatewayDropped(GatewayDropped {
+                        count: d.count,
+                        reason: d.reason,
+                        worst: d.worst,
+                        first_seq: d.seq_range.map(|r| r.0),
+                        last_seq: d.seq_range.map(|r| r.1),
+                    }),
+                    at,
+                );
+                event.device = Text::new("journal").ok().map(|id| DeviceRef {
+                    protocol: Protocol::Gateway,
+                    id,
+                });
+                if d.worst == Severity::Critical {
+                    event.severity = Severity::Critical;
+                }
+                let gateway = self.gateway.clone();
+                let encoding = self.encoding;
+                let result = self.journal.append(
+                    Stream::Events,
+                    event.severity,
+                    at.unix_micros(),
+                    move |seq| {
+                        event.id = Some(EventId { gateway, seq });
+                        encode(&event, encoding).unwrap_or_default()
+                    },
+                    now,
+                );
+                if let Err(e) = result {
+                    tracing::error!(error = %e, count = d.count, "could not file a gateway.dropped report");
+                }
+            }
+            pending = self.journal.take_drops();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use ects_firmware::event::{GpsRestored, PositionReport};
+
+    use super::super::JournalConfig;
+    use super::super::fs::TestFilesystem;
+    use super::super::record::{HEADER_LEN, MAX_PAYLOAD};
+    use super::*;
+
+    fn log(max_segments: u64) -> EventLog<TestFilesystem> {
+        let seg = (HEADER_LEN + MAX_PAYLOAD) as u64;
+        let config = JournalConfig {
+            dir: "/j".into(),
+            max_bytes: max_segments * seg,
+            segment_bytes: seg,
+            commit_interval: Duration::from_secs(1),
+        };
+        let (j, _) = Journal::open(TestFilesystem::new(), config).unwrap();
+        EventLog::new(j, "ke-malaba-01".parse().unwrap(), Encoding::Json)
+    }
+
+    #[test]
+    fn test_ids_and_streams() {
+        let mut l = log(16);
+        let now = Instant::now();
+        let t = Timestamp::from_unix_seconds(1_764_345_600);
+        let a = l
+            .append(
+                Event::new(EventKind::Position(PositionReport { buffered: false }), t),
+                now,
+            )
+            .unwrap();
+        let b = l
+            .append(
+                Event::new(EventKind::GpsRestored(GpsRestored { outage_s: 3 }), t),
+                now,
+            )
+            .unwrap();
+        let pos = l.journal().next_batch(Stream::Positions, 10).unwrap();
+        let ev = l.journal().next_batch(Stream::Events, 10).unwrap();
+        assert_eq!((pos.len(), ev.len()), (1, 1));
+        let v: serde_json::Value = serde_json::from_slice(&ev[0].payload).unwrap();
+        assert_eq!(v["id"], format!("ke-malaba-01:{}", b.seq));
+        let v: serde_json::Value = serde_json::from_slice(&pos[0].payload).unwrap();
+        assert_eq!(v["id"], format!("ke-malaba-01:{}", a.seq));
+    }
+
+    #[test]
+    fn test_evictions_become_gateway_dropped_events() {
+        let mut l = log(4);
+        let now = Instant::now();
+        let t = Timestamp::from_unix_seconds(1_764_345_600);
+        for _ in 0..2_000 {
+            l.append(
+                Event::new(EventKind::Position(PositionReport { buffered: false }), t),
+                now,
+            )
+            .unwrap();
+        }
+        let events = l.journal().next_batch(Stream::Events, 1_000).unwrap();
+        let dropped: u64 = events
+            .iter()
+            .map(|r| serde_json::from_slice::<serde_json::Value>(&r.payload).unwrap())
+            .filter(|v| v["type"] == "gateway.dropped")
+            .inspect(|v| assert_eq!(v["details"]["reason"], "evicted"))
+            .map(|v| v["details"]["count"].as_u64().unwrap())
+            .sum();
+        let kept = std::iter::from_fn(|| {
+            let b = l.journal().next_batch(Stream::Positions, 100).unwrap();
+            (!b.is_empty()).then_some(b.len() as u64)
+        })
+        .sum::<u64>();
+        assert!(dropped > 0);
+        assert_eq!(
+            dropped + kept,
+            2_000,
+            "every position is delivered or reported dropped"
+        );
+    }
+
+    #[test]
+    fn test_unencodable_event_takes_no_id() {
+        let mut l = log(16);
+        let e = Event::new(
+            EventKind::GpsJump(ects_firmware::event::GpsJump {
+                distance_m: f32::NAN,
+                elapsed_s: 1.0,
+                implied_speed_mps: 1.0,
+            }),
+            Timestamp::UNIX_EPOCH,
+        );
+        assert!(matches!(
+            l.append(e, Instant::now()),
+            Err(EventLogError::Payload(_))
+        ));
+        assert_eq!(l.journal().stats().next_seq, 1);
+    }
+}
