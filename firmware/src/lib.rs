@@ -5,5 +5,6 @@
 
 pub mod event;
 pub mod nmea;
+pub mod seal;
 pub mod text;
 pub mod time;

@@ -11,12 +11,16 @@ use anyhow::Context;
 use clap::Subcommand;
 
 pub mod nmea;
+pub mod seal;
 
 /// The `decode` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum DecodeCommand {
     /// Decode an NMEA 0183 capture: one JSON object per accepted sentence.
     Nmea(nmea::NmeaArgs),
+    /// Decode seal and e-lock frames (jt600, jt808, eseal, teratrack, native), one a line:
+    /// one JSON object per frame with the normalized reports and the reply.
+    Seal(seal::SealArgs),
 }
 
 /// Runs a `decode` subcommand.
@@ -36,6 +40,10 @@ pub fn run(cmd: DecodeCommand) -> anyhow::Result<()> {
             }
             eprintln!("{summary}");
             Ok(())
+        }
+        DecodeCommand::Seal(args) => {
+            let input = open_input(&args.input)?;
+            seal::run(args, input)
         }
     }
 }

@@ -6,3 +6,5 @@ mod schema;
 mod demo;
 // The journal under SIGKILL and bit rot, through its field CLI.
 mod journal;
+// Seal and e-lock decoding (`decode seal`) on the captures and on native frames.
+mod seal;
