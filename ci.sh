@@ -23,6 +23,20 @@ step() { printf '\n==> %s\n' "$*"; }
 . scripts/cross.sh
 
 # ---- what the gates need, from Debian's packages ----------------------------------------
+# The end-to-end tests start a real broker and subscriber (mosquitto, mosquitto_sub) and
+# fill a real tmpfs in a private mount namespace (unshare, from util-linux).
+test_pkgs=()
+command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || test_pkgs+=(mosquitto)
+command -v mosquitto_sub >/dev/null || test_pkgs+=(mosquitto-clients)
+command -v unshare >/dev/null || test_pkgs+=(util-linux)
+if [ "${#test_pkgs[@]}" -gt 0 ]; then
+    step "installing ${test_pkgs[*]}"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${test_pkgs[@]}"
+fi
+# Debian's package starts a system broker on port 1883; the tests use their own brokers on
+# free ports and do not need it.
+export PATH="$PATH:/usr/sbin"
 if [ "$CROSS" = 1 ]; then
     ensure_cross_toolchain
 fi

@@ -69,6 +69,9 @@ pub enum JournalCommand {
         /// Keep running after the backlog is delivered, until SIGTERM or Ctrl-C.
         #[arg(long)]
         follow: bool,
+        /// Publish at most this many records per second (slow or metered links).
+        #[arg(long)]
+        max_rate: Option<u32>,
     },
     /// Append synthetic records at full speed, printing `durable <seq>` for each critical
     /// one once it is on stable storage (power-cut and crash testing).
@@ -238,7 +241,8 @@ pub fn run(cmd: JournalCommand, out: &mut impl Write) -> anyhow::Result<ExitCode
             gateway,
             keep_alive_s,
             follow,
-        } => drain(&dir, &broker, &gateway, keep_alive_s, follow, out),
+            max_rate,
+        } => drain(&dir, &broker, &gateway, keep_alive_s, follow, max_rate, out),
         JournalCommand::Soak {
             dir,
             count,
@@ -317,6 +321,7 @@ fn drain(
     gateway: &str,
     keep_alive_s: u64,
     follow: bool,
+    max_rate: Option<u32>,
     out: &mut impl Write,
 ) -> anyhow::Result<ExitCode> {
     let gateway: ects_firmware::event::GatewayId = gateway
@@ -337,6 +342,7 @@ fn drain(
     )));
     let mut config = UplinkConfig::new(gateway, host, port);
     config.keep_alive = Duration::from_secs(keep_alive_s.max(1));
+    config.max_rate = max_rate;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

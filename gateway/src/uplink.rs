@@ -16,8 +16,10 @@
 //!   each connect, a periodic health report, and an explicit `offline` on shutdown (a clean
 //!   DISCONNECT does not fire the Will).
 //!
-//! rumqttc's event loop runs in a task of its own and only forwards what it sees, so no
-//! future of it is ever cancelled half-way.
+//! Each connection attempt gets its own rumqttc client and event loop, polled in a task of
+//! its own that only forwards what it sees: no future of it is cancelled half-way, and a
+//! publish queued for a dead connection dies with it instead of going out on the next one
+//! under a packet id that would then be matched to the wrong record.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -56,6 +58,9 @@ pub struct UplinkConfig {
     pub backoff_max: Duration,
     /// User name and password, if the broker wants them.
     pub credentials: Option<(String, String)>,
+    /// Journal records published per second at most (a backlog on a VSAT or metered link
+    /// should not saturate it); `None` for no limit.
+    pub max_rate: Option<u32>,
 }
 
 impl UplinkConfig {
@@ -72,6 +77,7 @@ impl UplinkConfig {
             backoff_min: Duration::from_millis(500),
             backoff_max: Duration::from_secs(60),
             credentials: None,
+            max_rate: None,
         }
     }
 }
@@ -109,10 +115,11 @@ pub struct UplinkReport {
     pub connects: u64,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Sent {
     Record(u64),
-    Control,
+    Status,
+    Offline,
 }
 
 fn now_us() -> i64 {
@@ -169,24 +176,34 @@ struct Link<FS: Filesystem> {
     awaiting_pkid: VecDeque<Sent>,
     by_pkid: HashMap<u16, Sent>,
     in_flight: usize,
-    /// Packet id of the `offline` status published on shutdown, once known.
+    /// The `offline` status published on shutdown is not acknowledged yet.
     offline_pending: bool,
+    /// Token bucket of `max_rate`: records that may be published now, and when it was
+    /// last refilled.
+    tokens: f64,
+    refilled: Instant,
     report: UplinkReport,
 }
 
 impl<FS: Filesystem> Link<FS> {
-    fn publish(
-        &mut self,
-        topic: String,
-        retain: bool,
-        payload: Vec<u8>,
-        sent: Sent,
-    ) -> Result<(), UplinkError> {
-        self.client
+    /// Hands a publish to the current connection. Returns false when that connection is
+    /// already gone (its event loop ended): the caller stops; what was not sent is sent
+    /// again from the journal after the reconnect.
+    fn publish(&mut self, topic: String, retain: bool, payload: Vec<u8>, sent: Sent) -> bool {
+        match self
+            .client
             .try_publish(topic, QoS::AtLeastOnce, retain, payload)
-            .map_err(|e| UplinkError::Client(e.to_string()))?;
-        self.awaiting_pkid.push_back(sent);
-        Ok(())
+        {
+            Ok(()) => {
+                self.awaiting_pkid.push_back(sent);
+                true
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "connection closed under a publish");
+                self.connected = false;
+                false
+            }
+        }
     }
 
     fn publish_status(&mut self, state: &str) -> Result<(), UplinkError> {
@@ -195,7 +212,25 @@ impl<FS: Filesystem> Link<FS> {
             Some(&mut lock(&self.log)),
             if self.connected { "up" } else { "down" },
         );
-        self.publish(self.topics.status(), true, payload, Sent::Control)
+        self.publish(self.topics.status(), true, payload, Sent::Status);
+        Ok(())
+    }
+
+    /// The connection is gone: schedule a new one after the backoff.
+    fn lost(
+        &mut self,
+        error: &str,
+        reconnect_at: &mut Option<tokio::time::Instant>,
+        backoff: &mut Duration,
+    ) {
+        if self.connected {
+            tracing::warn!(error, "lost the broker; reconnecting with backoff");
+        } else {
+            tracing::debug!(error, "broker not reachable");
+        }
+        self.connected = false;
+        *reconnect_at = Some(tokio::time::Instant::now() + jittered(*backoff));
+        *backoff = (*backoff * 2).min(self.config.backoff_max);
     }
 
     /// Publishes journal records while the window has room: events first, then positions.
@@ -203,8 +238,21 @@ impl<FS: Filesystem> Link<FS> {
         if !self.connected {
             return Ok(());
         }
+        if let Some(rate) = self.config.max_rate {
+            let now = Instant::now();
+            let rate = f64::from(rate.max(1));
+            self.tokens =
+                (self.tokens + now.duration_since(self.refilled).as_secs_f64() * rate).min(rate);
+            self.refilled = now;
+        }
         while self.in_flight < self.config.window {
-            let want = self.config.window - self.in_flight;
+            let mut want = self.config.window - self.in_flight;
+            if self.config.max_rate.is_some() {
+                want = want.min(self.tokens as usize);
+                if want == 0 {
+                    break; // the next tick refills the bucket
+                }
+            }
             let batch = {
                 let mut log = lock(&self.log);
                 let j = log.journal();
@@ -218,14 +266,13 @@ impl<FS: Filesystem> Link<FS> {
                 break;
             }
             for r in batch {
-                self.publish(
-                    self.topics.events(r.severity),
-                    false,
-                    r.payload,
-                    Sent::Record(r.seq),
-                )?;
+                let topic = self.topics.events(r.severity);
+                if !self.publish(topic, false, r.payload, Sent::Record(r.seq)) {
+                    return Ok(());
+                }
                 self.in_flight += 1;
                 self.report.published += 1;
+                self.tokens -= 1.0;
             }
         }
         Ok(())
@@ -271,8 +318,8 @@ impl<FS: Filesystem> Link<FS> {
                     self.report.acked += 1;
                     self.pump()?;
                 }
-                Some(Sent::Control) => self.offline_pending = false,
-                None => {}
+                Some(Sent::Offline) => self.offline_pending = false,
+                Some(Sent::Status) | None => {}
             },
             Event::Incoming(Packet::Disconnect) => {
                 tracing::warn!("broker disconnected us");
@@ -284,12 +331,48 @@ impl<FS: Filesystem> Link<FS> {
     }
 }
 
+/// One connection attempt: its own client, event loop and event channel. A new one is made
+/// for every attempt, so that requests queued for a dead connection die with it and can
+/// never be matched to the packet ids of the next one.
+struct Connection {
+    client: AsyncClient,
+    events: mpsc::Receiver<Result<Event, String>>,
+    poller: tokio::task::JoinHandle<()>,
+}
+
+impl Connection {
+    fn open(options: &MqttOptions, capacity: usize) -> Connection {
+        let (client, mut eventloop) = AsyncClient::new(options.clone(), capacity);
+        let (tx, events) = mpsc::channel(256);
+        let poller = tokio::spawn(async move {
+            loop {
+                let event = eventloop.poll().await;
+                let failed = event.is_err();
+                if tx.send(event.map_err(|e| e.to_string())).await.is_err() || failed {
+                    return; // the connection is over: the uplink makes a new one
+                }
+            }
+        });
+        Connection {
+            client,
+            events,
+            poller,
+        }
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.poller.abort();
+    }
+}
+
 /// Runs the uplink until `stop` says so (or, with [`StopWhen::Drained`], until the journal
 /// is fully acknowledged). `wake` is notified by whoever appends to the journal.
 ///
 /// # Errors
-/// [`UplinkError`] if the journal fails or the MQTT client stops; broker and network
-/// failures are not errors: they are retried with backoff.
+/// [`UplinkError`] if the journal fails; broker and network failures are not errors: they
+/// are retried with exponential backoff and jitter.
 pub async fn run<FS: Filesystem>(
     config: UplinkConfig,
     log: Arc<Mutex<EventLog<FS>>>,
@@ -312,74 +395,59 @@ pub async fn run<FS: Filesystem>(
     if let Some((user, password)) = &config.credentials {
         options.set_credentials(user.clone(), password.clone());
     }
-    let (client, mut eventloop) = AsyncClient::new(options, config.window * 2 + 16);
-
-    // The event loop in its own task: it reconnects with backoff and forwards what it sees.
-    let (tx, mut rx) = mpsc::channel::<Result<Event, String>>(256);
-    let (min, max) = (config.backoff_min, config.backoff_max);
-    let poller = tokio::spawn(async move {
-        let mut backoff = min;
-        loop {
-            match eventloop.poll().await {
-                Ok(event) => {
-                    if matches!(event, Event::Incoming(Packet::ConnAck(_))) {
-                        backoff = min;
-                    }
-                    if tx.send(Ok(event)).await.is_err() {
-                        return;
-                    }
-                }
-                Err(e) => {
-                    if tx.send(Err(e.to_string())).await.is_err() {
-                        return;
-                    }
-                    tokio::time::sleep(jittered(backoff)).await;
-                    backoff = (backoff * 2).min(max);
-                }
-            }
-        }
-    });
-
+    let capacity = config.window * 2 + 16;
+    let mut conn = Connection::open(&options, capacity);
     let mut link = Link {
         config: config.clone(),
         topics,
-        client,
+        client: conn.client.clone(),
         log,
         connected: false,
         awaiting_pkid: VecDeque::new(),
         by_pkid: HashMap::new(),
         in_flight: 0,
         offline_pending: false,
+        tokens: 0.0,
+        refilled: Instant::now(),
         report: UplinkReport::default(),
     };
+    let mut backoff = config.backoff_min;
+    let mut reconnect_at: Option<tokio::time::Instant> = None;
     let mut status = tokio::time::interval(config.status_interval);
     status.reset();
-    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
     let mut stop_when = *stop.borrow();
     let result = loop {
         if stop_when == StopWhen::Now || (stop_when == StopWhen::Drained && link.drained()) {
             break Ok(());
         }
+        let reconnect = async {
+            match reconnect_at {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             changed = stop.changed() => {
                 stop_when = if changed.is_ok() { *stop.borrow() } else { StopWhen::Now };
             }
-            event = rx.recv() => match event {
+            event = conn.events.recv(), if reconnect_at.is_none() => match event {
                 Some(Ok(event)) => {
+                    if matches!(event, Event::Incoming(Packet::ConnAck(_))) {
+                        backoff = config.backoff_min;
+                    }
                     if let Err(e) = link.on_event(event) {
                         break Err(e);
                     }
                 }
-                Some(Err(e)) => {
-                    if link.connected {
-                        tracing::warn!(error = %e, "lost the broker; reconnecting with backoff");
-                    } else {
-                        tracing::debug!(error = %e, "broker not reachable");
-                    }
-                    link.connected = false;
-                }
-                None => break Err(UplinkError::Client("event loop ended".into())),
+                Some(Err(e)) => link.lost(&e, &mut reconnect_at, &mut backoff),
+                None => link.lost("event loop ended", &mut reconnect_at, &mut backoff),
             },
+            () = reconnect => {
+                reconnect_at = None;
+                conn = Connection::open(&options, capacity);
+                link.client = conn.client.clone();
+            }
             () = wake.notified() => {
                 if let Err(e) = link.pump() {
                     break Err(e);
@@ -406,30 +474,23 @@ pub async fn run<FS: Filesystem>(
     // briefly for the broker to take it, then disconnect.
     if link.connected {
         let offline = status_payload("offline", Some(&mut lock(&link.log)), "down");
-        if link
-            .publish(link.topics.status(), true, offline, Sent::Control)
-            .is_ok()
-        {
+        if link.publish(link.topics.status(), true, offline, Sent::Offline) {
             link.offline_pending = true;
             let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
             while link.offline_pending && link.connected {
-                match tokio::time::timeout_at(deadline, rx.recv()).await {
+                match tokio::time::timeout_at(deadline, conn.events.recv()).await {
                     Ok(Some(Ok(event))) => {
-                        let is_status_ack = matches!(&event, Event::Incoming(Packet::PubAck(a)) if matches!(link.by_pkid.get(&a.pkid), Some(Sent::Control)));
                         let _ = link.on_event(event);
-                        if is_status_ack {
-                            link.offline_pending = false;
-                        }
                     }
-                    Ok(Some(Err(_))) | Ok(None) | Err(_) => break,
+                    Ok(Some(Err(_)) | None) | Err(_) => break,
                 }
             }
         }
         let _ = link.client.try_disconnect();
         // Let the event loop send the DISCONNECT.
-        let _ = tokio::time::timeout(Duration::from_millis(500), rx.recv()).await;
+        let _ = tokio::time::timeout(Duration::from_millis(500), conn.events.recv()).await;
     }
-    poller.abort();
+    drop(conn);
     if let Err(e) = lock(&link.log).journal().flush() {
         tracing::warn!(error = %e, "journal flush on shutdown failed");
     }

@@ -64,3 +64,188 @@ pub fn repo_root() -> PathBuf {
         .expect("tests/ has a parent")
         .to_path_buf()
 }
+
+/// A real `mosquitto` broker on a free loopback port, with persistence in a scratch
+/// directory. Stopped (SIGKILL) when dropped.
+#[derive(Debug)]
+pub struct Mosquitto {
+    /// The port it listens on (127.0.0.1 only).
+    pub port: u16,
+    dir: PathBuf,
+    child: Option<std::process::Child>,
+}
+
+impl Mosquitto {
+    /// Starts a broker.
+    ///
+    /// # Panics
+    /// If `mosquitto` is not installed (`./ci.sh` installs it) or does not come up.
+    pub fn start(name: &str) -> Mosquitto {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+            l.local_addr().expect("port").port()
+        };
+        let dir =
+            std::env::temp_dir().join(format!("ects-mosquitto-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("broker directory");
+        std::fs::write(
+            dir.join("mosquitto.conf"),
+            format!(
+                // mosquitto queues at most 1,000 messages for an offline persistent session and
+                // drops the rest silently; a central broker must lift that (see docs/mqtt.md).
+                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\nlog_dest file {}/mosquitto.log\nmax_queued_messages 0\n{}",
+                dir.display(),
+                dir.display(),
+                // Started as root, mosquitto drops to user `mosquitto`, which cannot write
+                // its persistence into our scratch directory: it would then lose sessions
+                // silently on restart. Keep the user we run as.
+                if is_root() { "user root\n" } else { "" }
+            ),
+        )
+        .expect("broker config");
+        let mut m = Mosquitto {
+            port,
+            dir,
+            child: None,
+        };
+        m.restart();
+        m
+    }
+
+    /// Starts the broker again (after [`Mosquitto::stop`]) on the same port and data.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "broker already running");
+        // Debian installs it in /usr/sbin, which a non-root PATH may lack.
+        let program = ["/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .unwrap_or("mosquitto");
+        let child = Command::new(program)
+            .arg("-c")
+            .arg(self.dir.join("mosquitto.conf"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("mosquitto is installed (./ci.sh installs it from Debian's packages)");
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "mosquitto did not start on port {}",
+                self.port
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// Stops the broker with SIGTERM (it saves its persistence) and waits for it.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status();
+            let _ = child.wait();
+        }
+    }
+
+    /// Deletes the broker's saved state (sessions, queued messages, retained messages).
+    pub fn wipe_persistence(&self) {
+        let _ = std::fs::remove_file(self.dir.join("mosquitto.db"));
+    }
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A `mosquitto_sub` process writing `topic payload` lines to a file, with a persistent
+/// session (QoS 1, fixed client id) so that it misses nothing across broker restarts.
+#[derive(Debug)]
+pub struct Subscriber {
+    child: std::process::Child,
+    out: PathBuf,
+}
+
+impl Subscriber {
+    /// Subscribes to `filter` on the broker at `port`.
+    ///
+    /// # Panics
+    /// If `mosquitto_sub` is not installed.
+    pub fn start(port: u16, id: &str, filter: &str) -> Subscriber {
+        let out = std::env::temp_dir().join(format!("ects-sub-{id}-{}.txt", std::process::id()));
+        let file = std::fs::File::create(&out).expect("subscriber output");
+        let child = Command::new("mosquitto_sub")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-q",
+                "1",
+                "-c",
+                "-i",
+                id,
+                "-t",
+                filter,
+                "-F",
+                "%t %p",
+            ])
+            .stdout(file)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("mosquitto_sub is installed (package mosquitto-clients)");
+        Subscriber { child, out }
+    }
+
+    /// Every `(topic, payload)` received so far.
+    pub fn received(&self) -> Vec<(String, String)> {
+        std::fs::read_to_string(&self.out)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| {
+                l.split_once(' ')
+                    .map(|(t, p)| (t.to_string(), p.trim().to_string()))
+            })
+            .collect()
+    }
+
+    /// Waits until `pred` holds for what was received, or `timeout` passes.
+    pub fn wait_for(
+        &self,
+        timeout: std::time::Duration,
+        pred: impl Fn(&[(String, String)]) -> bool,
+    ) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < deadline {
+            if pred(&self.received()) {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        pred(&self.received())
+    }
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.out);
+    }
+}

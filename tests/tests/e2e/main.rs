@@ -8,3 +8,5 @@ mod demo;
 mod journal;
 // Seal and e-lock decoding (`decode seal`) on the captures and on native frames.
 mod seal;
+// The MQTT uplink against a real mosquitto: broker restarts, a SIGKILLed gateway, status.
+mod uplink;

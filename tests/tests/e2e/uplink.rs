@@ -1,0 +1,234 @@
+//! The uplink against a real mosquitto: every journal record reaches a subscriber at least
+//! once across broker restarts and a SIGKILLed gateway, and the status topic tells the
+//! truth (birth, Last Will, explicit offline).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use ects_e2e::{Mosquitto, Subscriber, bin};
+
+const GATEWAY: &str = "e2e-gw";
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ects-e2e-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// A journal holding `n` records (every 5th critical), as `journal soak` writes them.
+fn journal_with(dir: &Path, n: u64) -> BTreeSet<u64> {
+    let out = Command::new(bin("ects-gateway"))
+        .args([
+            "journal",
+            "soak",
+            "--critical-every",
+            "5",
+            "--count",
+            &n.to_string(),
+            "--dir",
+        ])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let dump = Command::new(bin("ects-gateway"))
+        .args(["journal", "dump", "--dir"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    let seqs: BTreeSet<u64> = String::from_utf8(dump.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["seq"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(seqs.len() as u64, n);
+    seqs
+}
+
+/// `journal drain` at 2,500 records/s, so that 10,000 take about 4 s and the faults the
+/// tests inject land mid-stream.
+fn drain(dir: &Path, port: u16, follow: bool) -> Child {
+    let mut cmd = Command::new(bin("ects-gateway"));
+    cmd.args([
+        "journal",
+        "drain",
+        "--gateway",
+        GATEWAY,
+        "--keep-alive-s",
+        "2",
+        "--max-rate",
+        "2500",
+    ])
+    .arg("--broker")
+    .arg(format!("127.0.0.1:{port}"))
+    .arg("--dir")
+    .arg(dir)
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null());
+    if follow {
+        cmd.arg("--follow");
+    }
+    cmd.spawn().unwrap()
+}
+
+/// Sequence numbers received on the event topics (soak payloads are `{"soak":<seq>}`).
+fn event_seqs(received: &[(String, String)]) -> BTreeSet<u64> {
+    received
+        .iter()
+        .filter(|(t, _)| t.starts_with(&format!("ects/v1/{GATEWAY}/events/")))
+        .filter_map(|(_, p)| serde_json::from_str::<serde_json::Value>(p).ok()?["soak"].as_u64())
+        .collect()
+}
+
+fn statuses(received: &[(String, String)]) -> Vec<String> {
+    received
+        .iter()
+        .filter(|(t, _)| t == &format!("ects/v1/{GATEWAY}/status"))
+        .filter_map(|(_, p)| {
+            Some(
+                serde_json::from_str::<serde_json::Value>(p).ok()?["state"]
+                    .as_str()?
+                    .to_string(),
+            )
+        })
+        .collect()
+}
+
+fn missing(expected: &BTreeSet<u64>, sub: &Subscriber) -> String {
+    let m: Vec<u64> = expected
+        .difference(&event_seqs(&sub.received()))
+        .copied()
+        .collect();
+    format!(
+        "{} missing: {:?} … {:?}",
+        m.len(),
+        &m[..m.len().min(10)],
+        &m[m.len().saturating_sub(5)..]
+    )
+}
+
+fn backlog(dir: &Path) -> String {
+    let out = Command::new(bin("ects-gateway"))
+        .args(["journal", "stat", "--dir"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .find(|l| l.contains("backlog:"))
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn ten_thousand_events_arrive_across_broker_restarts() {
+    let dir = scratch("uplink-restart");
+    let expected = journal_with(&dir, 10_000);
+    let mut broker = Mosquitto::start("restart");
+    let sub = Subscriber::start(
+        broker.port,
+        "central-restart",
+        &format!("ects/v1/{GATEWAY}/#"),
+    );
+    std::thread::sleep(Duration::from_millis(300)); // the subscription is in place
+    let gw = drain(&dir, broker.port, false);
+
+    // Restart the broker twice mid-stream (it saves the subscriber's session on SIGTERM).
+    for threshold in [2_500, 6_000] {
+        assert!(
+            sub.wait_for(Duration::from_secs(60), |r| event_seqs(r).len()
+                >= threshold)
+        );
+        let got = event_seqs(&sub.received()).len();
+        assert!(
+            got < 10_000,
+            "the stream ended before the restart at {threshold}: {got}"
+        );
+        broker.stop();
+        std::thread::sleep(Duration::from_millis(500));
+        broker.restart();
+    }
+    let out = gw.wait_with_output().unwrap();
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "drain failed: {report}");
+    let connections: u32 = report
+        .split_whitespace()
+        .rev()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(connections >= 2, "reconnected after the restarts: {report}");
+    assert!(
+        sub.wait_for(Duration::from_secs(30), |r| event_seqs(r)
+            .is_superset(&expected)),
+        "{}",
+        missing(&expected, &sub)
+    );
+    assert!(
+        backlog(&dir).contains("0 events, 0 positions"),
+        "journal ends fully acknowledged: {}",
+        backlog(&dir)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_sigkilled_gateway_fires_its_will_and_resumes_without_loss() {
+    let dir = scratch("uplink-kill");
+    let expected = journal_with(&dir, 10_000);
+    let broker = Mosquitto::start("kill");
+    let sub = Subscriber::start(broker.port, "central-kill", &format!("ects/v1/{GATEWAY}/#"));
+    std::thread::sleep(Duration::from_millis(300));
+    let mut gw = drain(&dir, broker.port, true);
+    assert!(sub.wait_for(Duration::from_secs(30), |r| {
+        statuses(r).last().is_some_and(|s| s == "online")
+    }));
+    assert!(sub.wait_for(Duration::from_secs(30), |r| event_seqs(r).len() >= 3_000));
+    assert!(
+        event_seqs(&sub.received()).len() < 10_000,
+        "killed mid-stream"
+    );
+    gw.kill().unwrap(); // SIGKILL: no offline of its own, the broker's Will says it
+    gw.wait().unwrap();
+    assert!(
+        sub.wait_for(Duration::from_secs(15), |r| statuses(r)
+            .last()
+            .is_some_and(|s| s == "offline")),
+        "the Last Will announced the gateway offline: {:?}",
+        statuses(&sub.received())
+    );
+
+    let mut gw = drain(&dir, broker.port, true);
+    assert!(sub.wait_for(Duration::from_secs(15), |r| {
+        statuses(r).last().is_some_and(|s| s == "online")
+    }));
+    assert!(
+        sub.wait_for(Duration::from_secs(60), |r| event_seqs(r)
+            .is_superset(&expected)),
+        "{}",
+        missing(&expected, &sub)
+    );
+    // SIGTERM: the gateway says offline itself and exits cleanly.
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(gw.id().to_string())
+        .status()
+        .unwrap();
+    assert!(gw.wait().unwrap().success());
+    assert!(sub.wait_for(Duration::from_secs(5), |r| {
+        statuses(r).last().is_some_and(|s| s == "offline")
+    }));
+    assert!(
+        backlog(&dir).contains("0 events, 0 positions"),
+        "{}",
+        backlog(&dir)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
