@@ -251,7 +251,9 @@ pub(crate) fn coordinate(value: &[u8], hemi: &[u8], max_deg: f64) -> FieldResult
     let degrees = mantissa / unit;
     let minutes_scaled = mantissa % unit;
     let minutes = minutes_scaled as f64 / POW10.get(scale).copied().unwrap_or(1e18);
-    if minutes >= 60.0 {
+    // 60 is allowed: MTK receivers write the pole as 8960.000000 before their first fix
+    // (mtk-3301.log), and gpsd accepts it.
+    if minutes > 60.0 {
         return Err(Bad);
     }
     let deg = degrees as f64 + minutes / 60.0;
@@ -352,7 +354,12 @@ mod tests {
         assert_eq!(lat_lon(b"2638.1726", b"", b"08011.3892", b"W"), Err(Bad));
         assert_eq!(lat_lon(b"2638.1726", b"E", b"08011.3892", b"W"), Err(Bad));
         assert_eq!(lat_lon(b"9100.0000", b"N", b"08011.3892", b"W"), Err(Bad));
-        assert_eq!(lat_lon(b"2660.0000", b"N", b"08011.3892", b"W"), Err(Bad));
+        assert_eq!(lat_lon(b"2660.0001", b"N", b"08011.3892", b"W"), Err(Bad));
+        assert_eq!(
+            lat_lon(b"8960.000000", b"N", b"00000.000000", b"E"),
+            Ok(Some((90.0, 0.0)))
+        );
+        assert_eq!(lat_lon(b"9000.0001", b"N", b"00000.0", b"E"), Err(Bad));
         assert_eq!(lat_lon(b"-2638.1726", b"N", b"08011.3892", b"W"), Err(Bad));
     }
 }

@@ -29,7 +29,8 @@ pub const GSA_MAX_PRNS: usize = 18;
 /// ```
 /// 1 selection mode (M manual, A automatic), 2 fix type (1 none, 2 2D, 3 3D),
 /// 3–14 PRNs of the satellites used (12 fields; 18 on some receivers), 15 PDOP, 16 HDOP,
-/// 17 VDOP, 18 GNSS system id (NMEA 4.10+). Receivers send one GSA per constellation
+/// 17 VDOP, 18 GNSS system id (NMEA 4.10+; ignored when it is not an integer, as the
+/// SiRF-TriG fourth DOP in beidou-bd.log). Receivers send one GSA per constellation
 /// per epoch; the [`crate::nmea::fix::FixAssembler`] merges them.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct GsaData {
@@ -84,8 +85,10 @@ impl GsaData {
         let pdop = r.get(field::decimal32)?;
         let hdop = r.get(field::decimal32)?;
         let vdop = r.get(field::decimal32)?;
+        // SiRF-TriG writes a fourth DOP (a decimal) where NMEA 4.10 has the system id: a
+        // last field that is not a small integer is ignored rather than rejected.
         let system_id = if has_system_id {
-            r.get(field::uint_as::<u8>)?
+            field::uint_as::<u8>(r.raw()).ok().flatten()
         } else {
             None
         };
@@ -149,6 +152,15 @@ mod tests {
         assert_eq!(d.prns().len(), 18);
         assert_eq!(d.prns().last(), Some(&18));
         assert_eq!(d.system_id, Some(1));
+    }
+
+    #[test]
+    fn test_sirf_trig_fourth_dop_is_ignored() {
+        // beidou-bd.log: gpsd accepts it; the last field is a DOP, not a system id.
+        let d = gsa("GPGSA,A,3,25,32,,,,,,,,,,,5.1,1.3,4.9,3.3").unwrap();
+        assert_eq!(d.system_id, None);
+        assert_eq!(d.prns(), &[25, 32]);
+        assert_eq!(d.vdop, Some(4.9));
     }
 
     #[test]

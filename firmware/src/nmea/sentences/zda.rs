@@ -47,8 +47,15 @@ impl ZdaData {
             }
         };
         let hours = r.get(|f| {
+            // firefly-II.log writes "+00".
             let neg = f.first() == Some(&b'-');
-            let digits = if neg { f.get(1..).unwrap_or(&[]) } else { f };
+            let digits = match f.first() {
+                Some(b'-' | b'+') => f.get(1..).unwrap_or(&[]),
+                _ => f,
+            };
+            if digits.is_empty() && !f.is_empty() {
+                return Err(field::Bad);
+            }
             Ok(field::uint_as::<u8>(digits)?
                 .map(|h| if neg { -i16::from(h) } else { i16::from(h) }))
         })?;
@@ -93,6 +100,9 @@ mod tests {
         assert_eq!(d.local_offset_min, Some(0));
         let d = zda("GPZDA,201530.00,04,07,2002,-05,30").unwrap();
         assert_eq!(d.local_offset_min, Some(-330));
+        let d = zda("GPZDA,005947.00,08,07,2010,+02,00").unwrap();
+        assert_eq!(d.local_offset_min, Some(120));
+        assert!(zda("GPZDA,005947.00,08,07,2010,+,00").is_err());
         let d = zda("GNZDA,,,,,,").unwrap();
         assert_eq!((d.time, d.date, d.local_offset_min), (None, None, None));
         assert_eq!(
