@@ -301,7 +301,8 @@ impl<const N: usize> Framer<N> {
             return Some(Err(FrameError::BadChecksumField));
         };
         let found = (hi << 4) | lo;
-        if found != self.sum {
+        // Under the fuzzer, any checksum passes so that mutated input reaches the decoders.
+        if found != self.sum && !cfg!(fuzzing) {
             self.len = 0;
             return Some(Err(FrameError::ChecksumMismatch {
                 calculated: self.sum,
