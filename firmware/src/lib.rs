@@ -7,3 +7,4 @@ pub mod event;
 pub mod nmea;
 pub mod text;
 pub mod time;
+pub mod ubx;

@@ -157,3 +157,35 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1_000))]
+
+    /// Random bytes, with UBX sync words sprinkled in, through the mixed NMEA/UBX framer
+    /// and the UBX decoders.
+    #[test]
+    fn prop_mixed_ubx_stream(chunks in proptest::collection::vec(
+        prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..64),
+            Just(vec![0xB5, 0x62, 0x01, 0x07, 92, 0]),
+            Just(vec![0xB5, 0x62, 0x0A, 0x38, 28, 0]),
+            Just(b"$GPZDA,201530.00,04,07,2002,00,00*60\r\n".to_vec()),
+        ],
+        0..40,
+    )) {
+        use ects_firmware::ubx::{MixedFramer, MixedItem, UbxMessage};
+        let mut framer = MixedFramer::new();
+        let mut monitor = IntegrityMonitor::new(Default::default());
+        for b in chunks.concat() {
+            match framer.push(b) {
+                Some(MixedItem::Ubx(Ok(frame))) => match frame.message() {
+                    Ok(UbxMessage::NavPvt(pvt)) => { let _ = monitor.step(&pvt.to_fix()); }
+                    Ok(UbxMessage::MonRf(rf)) => { let _ = monitor.step_mon_rf(&rf); }
+                    _ => {}
+                },
+                Some(MixedItem::Nmea(Ok(frame))) => { let _ = parse(frame.body()); }
+                _ => {}
+            }
+        }
+    }
+}

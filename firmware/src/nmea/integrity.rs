@@ -20,6 +20,8 @@
 //!   than [`IntegrityConfig::max_time_step`] between consecutive epochs.
 //! - [`IntegritySignal::Simulated`]: the receiver flags its solution as simulated (mode S,
 //!   GGA quality 8) — a real receiver in a truck never should.
+//! - [`IntegritySignal::ReceiverJamming`] (from [`IntegrityMonitor::step_mon_rf`]): the
+//!   u-blox receiver's own RF monitor reports jamming (MON-RF state warning or critical).
 //! - [`IntegritySignal::PositionJump`]: two consecutive fixes further apart than
 //!   [`IntegrityConfig::min_jump_m`] and than [`IntegrityConfig::max_speed_mps`] allows in
 //!   the time between them (spoofing or a receiver reset).
@@ -121,6 +123,13 @@ pub enum IntegritySignal {
     },
     /// The receiver reports a simulated solution.
     Simulated,
+    /// The receiver's own jamming detector (u-blox MON-RF) entered warning or critical.
+    ReceiverJamming {
+        /// The worst jamming state over the RF blocks.
+        state: crate::ubx::JammingState,
+        /// The highest CW jamming indicator (0–255).
+        jam_indicator: u8,
+    },
     /// An implausible jump between consecutive fixes.
     PositionJump {
         /// Distance, metres.
@@ -161,6 +170,10 @@ impl IntegritySignal {
                 elapsed_s,
                 implied_speed_mps,
             })),
+            IntegritySignal::ReceiverJamming { .. } => Some(EventKind::GpsJamming(GpsJamming {
+                cn0_drop_db: None,
+                receiver_flag: true,
+            })),
             IntegritySignal::TimeJump { .. } | IntegritySignal::Simulated => None,
         }
     }
@@ -186,6 +199,7 @@ pub struct IntegrityMonitor {
     cn0_baseline: Option<(f32, f32)>,
     cn0_epochs: u8,
     jammed: bool,
+    receiver_jammed: bool,
 }
 
 impl IntegrityMonitor {
@@ -202,6 +216,7 @@ impl IntegrityMonitor {
             cn0_baseline: None,
             cn0_epochs: 0,
             jammed: false,
+            receiver_jammed: false,
         }
     }
 
@@ -213,6 +228,20 @@ impl IntegrityMonitor {
         self.cn0(fix, &mut out);
         self.fix_state(fix, &mut out);
         out
+    }
+
+    /// Processes a u-blox MON-RF report: raises [`IntegritySignal::ReceiverJamming`] when
+    /// the receiver's jamming state enters warning or critical.
+    pub fn step_mon_rf(&mut self, rf: &crate::ubx::MonRfData) -> Option<IntegritySignal> {
+        use crate::ubx::JammingState;
+        let state = rf.jamming_state();
+        let jammed = matches!(state, JammingState::Warning | JammingState::Critical);
+        let raise = jammed && !self.receiver_jammed;
+        self.receiver_jammed = jammed;
+        raise.then_some(IntegritySignal::ReceiverJamming {
+            state,
+            jam_indicator: rf.jam_indicator(),
+        })
     }
 
     fn time_jump(&mut self, fix: &Fix, out: &mut Signals) {
@@ -524,6 +553,35 @@ mod tests {
         );
         let event = s[0].event_kind().unwrap();
         assert_eq!(event.event_type().as_str(), "gps.jamming");
+    }
+
+    #[test]
+    fn test_receiver_jamming_from_mon_rf() {
+        let block = |state: u8, ind: u8| {
+            let mut b = [0u8; 24];
+            b[1] = state;
+            b[16] = ind;
+            b
+        };
+        let rf = |state, ind| {
+            let mut p = std::vec![0u8, 1, 0, 0];
+            p.extend_from_slice(&block(state, ind));
+            crate::ubx::MonRfData::parse(&p).unwrap()
+        };
+        let mut m = IntegrityMonitor::new(IntegrityConfig::default());
+        assert_eq!(m.step_mon_rf(&rf(1, 10)), None);
+        let s = m.step_mon_rf(&rf(3, 200)).unwrap();
+        assert_eq!(
+            s,
+            IntegritySignal::ReceiverJamming {
+                state: crate::ubx::JammingState::Critical,
+                jam_indicator: 200
+            }
+        );
+        assert_eq!(s.event_kind().unwrap().event_type().as_str(), "gps.jamming");
+        assert_eq!(m.step_mon_rf(&rf(2, 150)), None, "raised once");
+        assert_eq!(m.step_mon_rf(&rf(1, 10)), None);
+        assert!(m.step_mon_rf(&rf(2, 150)).is_some());
     }
 
     #[test]
