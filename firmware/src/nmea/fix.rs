@@ -283,9 +283,6 @@ impl FixAssembler {
                 }
             }
             SentenceData::Gga(d) => {
-                let fix = d.has_fix();
-                let mode = dimension(fix, d.alt_msl_m.is_some());
-                self.claim(ModeClaim::Exact(mode));
                 if let Some(q) = d.quality {
                     self.cur.simulated |= q == GgaQuality::Simulation;
                     self.cur.differential |= matches!(
@@ -293,25 +290,12 @@ impl FixAssembler {
                         GgaQuality::Dgps | GgaQuality::RtkFixed | GgaQuality::RtkFloat
                     );
                 }
-                if fix {
-                    set(&mut self.cur.position, d.position);
-                    set(&mut self.cur.alt_msl_m, d.alt_msl_m);
-                }
-                set(&mut self.cur.satellites_used, d.satellites);
-                set(&mut self.cur.hdop, d.hdop);
+                self.fix_data(d.has_fix(), d.position, d.alt_msl_m, d.satellites, d.hdop);
             }
             SentenceData::Gns(d) => {
-                let fix = d.has_fix();
-                let mode = dimension(fix, d.alt_msl_m.is_some());
-                self.claim(ModeClaim::Exact(mode));
                 self.note_pos_mode(d.modes.best());
                 self.cur.simulated |= d.modes.is_simulated();
-                if fix {
-                    set(&mut self.cur.position, d.position);
-                    set(&mut self.cur.alt_msl_m, d.alt_msl_m);
-                }
-                set(&mut self.cur.satellites_used, d.satellites);
-                set(&mut self.cur.hdop, d.hdop);
+                self.fix_data(d.has_fix(), d.position, d.alt_msl_m, d.satellites, d.hdop);
             }
             SentenceData::Gll(d) => {
                 let fix = d.has_fix();
@@ -360,12 +344,12 @@ impl FixAssembler {
             }
             SentenceData::Gga(d) => {
                 v.valid = d.has_fix();
-                v.alt_msl_m = d.alt_msl_m.filter(|_| v.valid);
+                v.alt_msl_m = d.alt_msl_m;
                 (d.time, d.position)
             }
             SentenceData::Gns(d) => {
                 v.valid = d.has_fix();
-                v.alt_msl_m = d.alt_msl_m.filter(|_| v.valid);
+                v.alt_msl_m = d.alt_msl_m;
                 (d.time, d.position)
             }
             SentenceData::Gll(d) => {
@@ -376,6 +360,7 @@ impl FixAssembler {
         };
         v.time = time.and_then(|t| self.timestamp(&t));
         v.position = position.filter(|_| v.valid);
+        v.alt_msl_m = v.alt_msl_m.filter(|_| v.valid);
         v.mode = self.cur.mode;
         Some(v)
     }
@@ -398,6 +383,24 @@ impl FixAssembler {
         self.gsa_count = 0;
         self.gsa_used = 0;
         Some(fix)
+    }
+
+    /// The part GGA and GNS have in common.
+    fn fix_data(
+        &mut self,
+        fix: bool,
+        position: Option<LatLon>,
+        alt_msl_m: Option<f32>,
+        satellites: Option<u8>,
+        hdop: Option<f32>,
+    ) {
+        self.claim(ModeClaim::Exact(dimension(fix, alt_msl_m.is_some())));
+        if fix {
+            set(&mut self.cur.position, position);
+            set(&mut self.cur.alt_msl_m, alt_msl_m);
+        }
+        set(&mut self.cur.satellites_used, satellites);
+        set(&mut self.cur.hdop, hdop);
     }
 
     fn claim(&mut self, claim: ModeClaim) {
