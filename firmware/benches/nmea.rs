@@ -40,6 +40,22 @@ fn bench(c: &mut Criterion) {
         .filter(|l| l.starts_with('$'))
         .collect();
     let n = lines.len() as u64;
+    // How much each decoder accepts: the work is only comparable if both decode the lines.
+    let theirs_ok = lines.iter().filter(|l| nmea::parse_str(l).is_ok()).count();
+    let ours_ok = lines
+        .iter()
+        .filter(|l| {
+            let mut framer: Framer = Framer::new();
+            let mut ok = false;
+            for &b in l.as_bytes().iter().chain(b"\n") {
+                if let Some(Ok(frame)) = framer.push(b) {
+                    ok = parse(frame.body()).is_ok();
+                }
+            }
+            ok
+        })
+        .count();
+    eprintln!("{n} lines; decoded: nmea crate {theirs_ok}, ours {ours_ok}");
 
     let mut g = c.benchmark_group("nmea");
     g.throughput(Throughput::Elements(n));
@@ -54,14 +70,70 @@ fn bench(c: &mut Criterion) {
         })
     });
 
+    // Each line with its LF, as the receiver sends it.
+    let terminated: Vec<Vec<u8>> = lines
+        .iter()
+        .map(|l| {
+            let mut v = l.as_bytes().to_vec();
+            v.push(b'\n');
+            v
+        })
+        .collect();
     g.bench_function("ours_frame_and_parse_lines", |b| {
         b.iter(|| {
             let mut ok = 0usize;
             let mut framer: Framer = Framer::new();
-            for line in &lines {
-                for &byte in black_box(line.as_bytes()).iter().chain(b"\n") {
-                    if let Some(Ok(frame)) = framer.push(byte) {
+            for line in &terminated {
+                let mut input = black_box(line.as_slice());
+                while let Some(r) = framer.feed(&mut input) {
+                    if let Ok(frame) = r {
                         ok += usize::from(parse(frame.body()).is_ok());
+                    }
+                }
+            }
+            ok
+        })
+    });
+
+    let bodies: Vec<Vec<u8>> = lines
+        .iter()
+        .filter_map(|l| {
+            let star = l.rfind('*')?;
+            Some(l.as_bytes()[1..star].to_vec())
+        })
+        .collect();
+    g.bench_function("ours_parse_only_bodies", |b| {
+        b.iter(|| {
+            let mut ok = 0usize;
+            for body in &bodies {
+                ok += usize::from(parse(black_box(body)).is_ok());
+            }
+            ok
+        })
+    });
+
+    g.bench_function("ours_frame_only_lines", |b| {
+        b.iter(|| {
+            let mut ok = 0usize;
+            let mut framer: Framer = Framer::new();
+            for line in &terminated {
+                let mut input = black_box(line.as_slice());
+                while let Some(r) = framer.feed(&mut input) {
+                    ok += r.map_or(0, |f| f.raw().len());
+                }
+            }
+            ok
+        })
+    });
+
+    g.bench_function("ours_frame_only_lines_bytewise_push", |b| {
+        b.iter(|| {
+            let mut ok = 0usize;
+            let mut framer: Framer = Framer::new();
+            for line in &terminated {
+                for &byte in black_box(line.as_slice()) {
+                    if let Some(Ok(frame)) = framer.push(byte) {
+                        ok += frame.raw().len();
                     }
                 }
             }
@@ -74,8 +146,9 @@ fn bench(c: &mut Criterion) {
             let mut ok = 0usize;
             for log in &logs {
                 let mut framer: Framer = Framer::new();
-                for &byte in black_box(log.as_slice()) {
-                    if let Some(Ok(frame)) = framer.push(byte) {
+                let mut input = black_box(log.as_slice());
+                while let Some(r) = framer.feed(&mut input) {
+                    if let Ok(frame) = r {
                         ok += usize::from(parse(frame.body()).is_ok());
                     }
                 }

@@ -58,6 +58,40 @@ fn run<const N: usize>(input: &[u8]) -> Vec<Vec<u8>> {
     accepted
 }
 
+type Framed = Result<Vec<u8>, ects_firmware::nmea::framer::FrameError>;
+
+fn push_all<const N: usize>(input: &[u8]) -> Vec<Framed> {
+    let mut framer = Framer::<N>::new();
+    let mut out = Vec::new();
+    for &b in input {
+        if let Some(r) = framer.push(b) {
+            out.push(r.map(|f| f.raw().to_vec()));
+        }
+    }
+    out
+}
+
+fn feed_all<const N: usize>(input: &[u8]) -> Vec<Framed> {
+    let mut framer = Framer::<N>::new();
+    let mut out = Vec::new();
+    let mut rest = input;
+    while let Some(r) = framer.feed(&mut rest) {
+        out.push(r.map(|f| f.raw().to_vec()));
+    }
+    assert!(rest.is_empty());
+    out
+}
+
+#[test]
+fn test_feed_equals_push_on_every_log() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/gpsd-logs");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let log = std::fs::read(entry.unwrap().path()).unwrap();
+        assert_eq!(feed_all::<256>(&log), push_all::<256>(&log));
+        assert_eq!(feed_all::<64>(&log), push_all::<64>(&log));
+    }
+}
+
 fn sentence() -> impl Strategy<Value = Vec<u8>> {
     (0..CORPUS.len()).prop_map(|i| CORPUS[i].clone())
 }
@@ -95,6 +129,25 @@ proptest! {
     fn prop_random_bytes(input in proptest::collection::vec(any::<u8>(), 0..2_000)) {
         run::<256>(&input);
         run::<16>(&input);
+    }
+
+    /// `feed` (bulk) gives exactly what `push` (byte by byte) gives, on random bytes mixed
+    /// with real sentences, for a small and the default buffer.
+    #[test]
+    fn prop_feed_equals_push(
+        parts in proptest::collection::vec(
+            prop_oneof![proptest::collection::vec(any::<u8>(), 0..40), sentence()],
+            0..30,
+        ),
+        crlf in proptest::collection::vec(prop_oneof![Just(&b"\r\n"[..]), Just(&b"\n"[..]), Just(&b""[..])], 30),
+    ) {
+        let mut input = Vec::new();
+        for (p, end) in parts.iter().zip(&crlf) {
+            input.extend_from_slice(p);
+            input.extend_from_slice(end);
+        }
+        prop_assert_eq!(feed_all::<256>(&input), push_all::<256>(&input));
+        prop_assert_eq!(feed_all::<40>(&input), push_all::<40>(&input));
     }
 
     #[test]

@@ -32,12 +32,14 @@ impl GllData {
         let time = r.get(field::time)?;
         let valid = r.status()?;
         let mode = r.mode()?;
-        Ok(GllData {
+        let data = GllData {
             position,
             time,
             valid,
             mode,
-        })
+        };
+        r.finish()?;
+        Ok(data)
     }
 
     /// Whether this GLL reports a usable fix: status A and a mode other than N.

@@ -32,19 +32,9 @@ impl ZdaData {
         let month = r.get(field::uint_as::<u8>)?;
         let year = r.get(field::uint_as::<u16>)?;
         let date = match (day, month, year) {
-            (Some(d), Some(m), Some(y)) => {
-                Some(NmeaDate::new(y, m, d).ok_or(ParseError::Field {
-                    sentence: SentenceType::Zda,
-                    field: 2,
-                })?)
-            }
+            (Some(d), Some(m), Some(y)) => Some(NmeaDate::new(y, m, d).ok_or(r.error_at(2))?),
             (None, None, None) => None,
-            _ => {
-                return Err(ParseError::Field {
-                    sentence: SentenceType::Zda,
-                    field: 2,
-                });
-            }
+            _ => return Err(r.error_at(2)),
         };
         let hours = r.get(|f| {
             // firefly-II.log writes "+00".
@@ -66,18 +56,15 @@ impl ZdaData {
                 let m = i16::from(minutes.unwrap_or(0));
                 Some(if h < 0 { h * 60 - m } else { h * 60 + m })
             }
-            Some(_) => {
-                return Err(ParseError::Field {
-                    sentence: SentenceType::Zda,
-                    field: 5,
-                });
-            }
+            Some(_) => return Err(r.error_at(5)),
         };
-        Ok(ZdaData {
+        let data = ZdaData {
             time,
             date,
             local_offset_min,
-        })
+        };
+        r.finish()?;
+        Ok(data)
     }
 }
 
