@@ -211,9 +211,25 @@ impl<const N: usize> Framer<N> {
             if self.state == State::Body {
                 // Copy and checksum the run of plain body bytes that fits in one pass.
                 let dst = self.buf.get_mut(self.len..).unwrap_or(&mut []);
+                let n = dst.len().min(input.len());
+                // Eight bytes at a time while a whole word is plain…
                 let mut run = 0;
-                let mut sum = self.sum;
-                for (d, &b) in dst.iter_mut().zip(input.iter()) {
+                let mut words = 0u64;
+                while let (Some(src), Some(d)) =
+                    (input.get(run..run + 8), dst.get_mut(run..run + 8))
+                {
+                    let w = u64::from_le_bytes(src.try_into().unwrap_or([0; 8]));
+                    if !word_is_plain(w) {
+                        break;
+                    }
+                    d.copy_from_slice(src);
+                    words ^= w;
+                    run += 8;
+                }
+                let mut sum = self.sum ^ fold_xor(words);
+                // …then byte by byte up to the first special byte.
+                let tail = dst.get_mut(run..n).unwrap_or(&mut []);
+                for (d, &b) in tail.iter_mut().zip(input.get(run..).unwrap_or(&[])) {
                     if !is_plain(b) {
                         break;
                     }
@@ -356,6 +372,28 @@ impl<const N: usize> Framer<N> {
     }
 }
 
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// Whether all eight bytes of `w` are plain (see [`is_plain`]), with the exact
+/// "has byte less than / more than / equal to" word tests from Bit Twiddling Hacks.
+fn word_is_plain(w: u64) -> bool {
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS != 0;
+    let has_less_than_0x20 = w.wrapping_sub(ONES * 0x20) & !w & HIGHS != 0;
+    let has_more_than_0x7e = (w.wrapping_add(ONES * (127 - 0x7e)) | w) & HIGHS != 0;
+    !(has_less_than_0x20
+        || has_more_than_0x7e
+        || has_zero(w ^ (ONES * u64::from(b'$')))
+        || has_zero(w ^ (ONES * u64::from(b'*'))))
+}
+
+/// XOR of the eight bytes of `w`.
+fn fold_xor(w: u64) -> u8 {
+    let w = w ^ (w >> 32);
+    let w = w ^ (w >> 16);
+    (w ^ (w >> 8)) as u8
+}
+
 /// A byte that continues a sentence body without changing state.
 fn is_plain(b: u8) -> bool {
     (0x20..=0x7e).contains(&b) && b != b'$' && b != b'*'
@@ -418,6 +456,24 @@ mod tests {
             }
         }
         assert!(seen);
+    }
+
+    #[test]
+    fn test_word_is_plain_matches_is_plain() {
+        // Every byte value at every position of a word of plain bytes.
+        for pos in 0..8 {
+            for b in 0..=255u8 {
+                let mut bytes = *b"GPGSV,12";
+                bytes[pos] = b;
+                let w = u64::from_le_bytes(bytes);
+                assert_eq!(
+                    word_is_plain(w),
+                    bytes.iter().all(|&b| is_plain(b)),
+                    "{b:#x}@{pos}"
+                );
+                assert_eq!(fold_xor(w), checksum(&bytes));
+            }
+        }
     }
 
     #[test]
