@@ -380,7 +380,8 @@ const HIGHS: u64 = 0x8080_8080_8080_8080;
 fn word_is_plain(w: u64) -> bool {
     let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS != 0;
     let has_less_than_0x20 = w.wrapping_sub(ONES * 0x20) & !w & HIGHS != 0;
-    let has_more_than_0x7e = (w.wrapping_add(ONES * (127 - 0x7e)) | w) & HIGHS != 0;
+    // Adding 127 - 0x7e = 1 to each byte sets its high bit exactly when it is > 0x7e.
+    let has_more_than_0x7e = (w.wrapping_add(ONES) | w) & HIGHS != 0;
     !(has_less_than_0x20
         || has_more_than_0x7e
         || has_zero(w ^ (ONES * u64::from(b'$')))
