@@ -44,7 +44,7 @@ impl GllData {
 
     /// Whether this GLL reports a usable fix: status A and a mode other than N.
     pub fn has_fix(&self) -> bool {
-        self.valid == Some(true) && self.mode.is_none_or(|m| m.has_fix())
+        super::status_fix(self.valid, self.mode)
     }
 }
 

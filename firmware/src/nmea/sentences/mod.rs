@@ -32,6 +32,11 @@ pub use zda::ZdaData;
 use super::field::{self, Bad, FieldResult, Fields};
 use super::{LatLon, ParseError, PosMode, SentenceType};
 
+/// The fix rule of RMC and GLL: status A, and a mode indicator (when present) other than N.
+pub(crate) fn status_fix(valid: Option<bool>, mode: Option<PosMode>) -> bool {
+    valid == Some(true) && mode.is_none_or(|m| m.has_fix())
+}
+
 /// Reads the fields of one sentence and turns field errors into [`ParseError`]s.
 pub(crate) struct Reader<'a, 'f> {
     fields: &'f mut Fields<'a>,
