@@ -245,7 +245,11 @@ fn tpv_time(tpv: &Value) -> Option<String> {
     Some(t)
 }
 
-fn compare(name: &str, diffs: &mut BTreeMap<(String, Field, String), Vec<String>>) -> usize {
+fn compare(
+    name: &str,
+    diffs: &mut BTreeMap<(String, Field, String), Vec<String>>,
+    counts: &mut Counts,
+) {
     let log = std::fs::read(data_dir().join(name)).unwrap();
     let chk = std::fs::read(data_dir().join(format!("{name}.chk"))).unwrap();
     let chk = read_chk(&String::from_utf8_lossy(&chk));
@@ -264,14 +268,12 @@ fn compare(name: &str, diffs: &mut BTreeMap<(String, Field, String), Vec<String>
     };
 
     // 1. Same sentences, same order: walk both lists, resynchronising on the next match.
-    let (mut i, mut j, mut compared) = (0, 0, 0);
+    let (mut i, mut j) = (0, 0);
     while i < ours.len() || j < theirs.len() {
         match (ours.get(i), theirs.get(j)) {
             (Some(o), Some((raw, tpv))) if o.raw == *raw => {
                 if let (Some(tpv), Some(_)) = (tpv, o.mode) {
-                    // Count the comparisons that actually matched a position.
-                    compared += usize::from(tpv["lat"].is_f64() && o.lat.is_some());
-                    compare_tpv(o, tpv, &mut note);
+                    compare_tpv(o, tpv, counts, &mut note);
                 }
                 i += 1;
                 j += 1;
@@ -297,11 +299,22 @@ fn compare(name: &str, diffs: &mut BTreeMap<(String, Field, String), Vec<String>
             (None, None) => break,
         }
     }
-    compared
 }
 
-fn compare_tpv(o: &Ours, tpv: &Value, note: &mut impl FnMut(Field, &str, String)) {
+/// How many values were compared with both sides present: time, lat/lon, speed, track.
+type Counts = [usize; 4];
+
+fn compare_tpv(
+    o: &Ours,
+    tpv: &Value,
+    counts: &mut Counts,
+    note: &mut impl FnMut(Field, &str, String),
+) {
     let num = |k: &str| tpv[k].as_f64();
+    counts[0] += usize::from(tpv_time(tpv).is_some() && o.time.is_some());
+    counts[1] += usize::from(num("lat").is_some() && o.lat.is_some());
+    counts[2] += usize::from(num("speed").is_some() && o.speed.is_some());
+    counts[3] += usize::from(num("track").is_some() && o.track.is_some());
     if tpv_time(tpv) != o.time {
         note(
             Field::Time,
@@ -352,9 +365,9 @@ fn compare_tpv(o: &Ours, tpv: &Value, note: &mut impl FnMut(Field, &str, String)
 #[test]
 fn test_gpsd_logs_agree() {
     let mut diffs = BTreeMap::new();
-    let mut compared = 0;
+    let mut counts: Counts = [0; 4];
     for name in logs() {
-        compared += compare(&name, &mut diffs);
+        compare(&name, &mut diffs, &mut counts);
     }
     let mut unexplained = Vec::new();
     let mut expected: BTreeMap<(String, Field, String), usize> = DISAGREEMENTS
@@ -379,10 +392,14 @@ fn test_gpsd_logs_agree() {
     for (key, n) in expected {
         unexplained.push(format!("{key:?}: listed {n}, found none"));
     }
-    eprintln!("{compared} RMC/GGA positions compared with gpsd's TPV");
+    // Every field the test claims to compare was compared, and many times.
+    let [times, positions, speeds, tracks] = counts;
+    eprintln!(
+        "compared with gpsd's TPV: {times} times, {positions} positions, {speeds} speeds, {tracks} tracks"
+    );
     assert!(
-        compared >= 450,
-        "only {compared} RMC/GGA positions compared"
+        times >= 450 && positions >= 450 && speeds >= 380 && tracks >= 380,
+        "{counts:?}"
     );
     assert!(
         unexplained.is_empty(),
