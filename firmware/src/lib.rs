@@ -8,3 +8,4 @@ pub mod nmea;
 pub mod seal;
 pub mod text;
 pub mod time;
+pub mod ubx;

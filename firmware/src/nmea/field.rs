@@ -22,6 +22,8 @@ pub(crate) struct Fields<'a> {
     rest: Option<&'a [u8]>,
     /// 1-based index of the field `next` returns next.
     pub(crate) index: u8,
+    /// How many fields that exist in the sentence were returned so far.
+    pub(crate) present: u8,
 }
 
 impl<'a> Fields<'a> {
@@ -30,16 +32,19 @@ impl<'a> Fields<'a> {
         Fields {
             rest: fields,
             index: 1,
+            present: 0,
         }
     }
 
     /// The next field; an absent trailing field reads as empty.
+    #[inline]
     pub(crate) fn next_field(&mut self) -> &'a [u8] {
         let Some(rest) = self.rest else {
             self.index = self.index.saturating_add(1);
             return &[];
         };
         self.index = self.index.saturating_add(1);
+        self.present = self.present.saturating_add(1);
         match rest.iter().position(|&b| b == b',') {
             Some(i) => {
                 self.rest = rest.get(i + 1..);
@@ -52,16 +57,15 @@ impl<'a> Fields<'a> {
         }
     }
 
-    /// How many fields are left.
-    pub(crate) fn remaining(&self) -> usize {
-        match self.rest {
-            None => 0,
-            Some(r) => 1 + r.iter().filter(|&&b| b == b',').count(),
-        }
+    /// Whether fields are left.
+    #[inline]
+    pub(crate) fn has_more(&self) -> bool {
+        self.rest.is_some()
     }
 }
 
 /// An unsigned integer of at most 9 digits.
+#[inline]
 pub(crate) fn uint(f: &[u8]) -> FieldResult<u32> {
     if f.is_empty() {
         return Ok(None);
@@ -80,6 +84,7 @@ pub(crate) fn uint(f: &[u8]) -> FieldResult<u32> {
 }
 
 /// An unsigned integer that must fit in `T`.
+#[inline]
 pub(crate) fn uint_as<T: TryFrom<u32>>(f: &[u8]) -> FieldResult<T> {
     match uint(f)? {
         None => Ok(None),
@@ -92,63 +97,89 @@ const POW10: [f64; 19] = [
     1e17, 1e18,
 ];
 
+/// Accumulates ASCII digits onto `acc` (the caller bounds the count to 18).
+#[inline]
+fn digits(d: &[u8], mut acc: i64) -> Result<i64, Bad> {
+    for &b in d {
+        let v = b.wrapping_sub(b'0');
+        if v > 9 {
+            return Err(Bad);
+        }
+        acc = acc * 10 + i64::from(v);
+    }
+    Ok(acc)
+}
+
 /// A decimal number `[+-]digits[.digits]` as (mantissa, number of fraction digits).
 /// At most 18 significant digits; leading zeros do not count.
+#[inline]
 fn fixed(f: &[u8]) -> FieldResult<(i64, usize)> {
-    if f.is_empty() {
-        return Ok(None);
-    }
-    let (neg, digits) = match f.first() {
-        Some(b'-') => (true, f.get(1..).unwrap_or(&[])),
-        Some(b'+') => (false, f.get(1..).unwrap_or(&[])),
+    let (neg, body) = match f {
+        [] => return Ok(None),
+        [b'-', rest @ ..] => (true, rest),
+        [b'+', rest @ ..] => (false, rest),
         _ => (false, f),
     };
-    let mut mantissa: i64 = 0;
-    let mut significant = 0usize;
-    let mut frac: Option<usize> = None;
-    let mut any_digit = false;
-    for &b in digits {
-        match b {
-            b'0'..=b'9' => {
-                any_digit = true;
-                if mantissa != 0 || b != b'0' {
-                    significant += 1;
-                    if significant > 18 {
-                        return Err(Bad);
-                    }
-                }
-                mantissa = mantissa * 10 + i64::from(b - b'0');
-                if let Some(n) = frac.as_mut() {
-                    *n += 1;
-                    if *n > 18 {
-                        return Err(Bad);
-                    }
-                }
-            }
-            b'.' if frac.is_none() => frac = Some(0),
-            _ => return Err(Bad),
-        }
-    }
-    if !any_digit {
+    let (int, frac) = match body.iter().position(|&b| b == b'.') {
+        Some(i) => (
+            body.get(..i).unwrap_or(&[]),
+            body.get(i + 1..).unwrap_or(&[]),
+        ),
+        None => (body, &[][..]),
+    };
+    if int.is_empty() && frac.is_empty() {
         return Err(Bad);
     }
-    Ok(Some((
-        if neg { -mantissa } else { mantissa },
-        frac.unwrap_or(0),
-    )))
+    let leading = int.iter().take_while(|&&b| b == b'0').count();
+    if int.len() - leading + frac.len() > 18 {
+        return Err(Bad);
+    }
+    let m = digits(frac, digits(int, 0)?)?;
+    Ok(Some((if neg { -m } else { m }, frac.len())))
 }
 
 /// A decimal number as `f64`.
+#[inline]
 pub(crate) fn decimal(f: &[u8]) -> FieldResult<f64> {
-    Ok(fixed(f)?.map(|(m, scale)| m as f64 / POW10.get(scale).copied().unwrap_or(1e18)))
+    Ok(fixed(f)?.map(|(m, scale)| match scale {
+        0 => m as f64,
+        _ => m as f64 / POW10.get(scale).copied().unwrap_or(1e18),
+    }))
+}
+
+/// A number in `lo..=hi` truncated to an integer: plain digits take an integer fast path
+/// (the usual GSV elevation, azimuth and C/N0), a fraction or sign the decimal path.
+#[inline]
+pub(crate) fn int_in(f: &[u8], lo: i32, hi: i32) -> FieldResult<i32> {
+    let v = match f {
+        [] => return Ok(None),
+        [a] if a.is_ascii_digit() => i32::from(a - b'0'),
+        [a, b] if a.is_ascii_digit() && b.is_ascii_digit() => {
+            i32::from(a - b'0') * 10 + i32::from(b - b'0')
+        }
+        [a, b, c] if a.is_ascii_digit() && b.is_ascii_digit() && c.is_ascii_digit() => {
+            i32::from(a - b'0') * 100 + i32::from(b - b'0') * 10 + i32::from(c - b'0')
+        }
+        _ => match decimal(f)? {
+            Some(v) if v >= f64::from(lo) && v <= f64::from(hi) => v as i32,
+            _ => return Err(Bad),
+        },
+    };
+    if (lo..=hi).contains(&v) {
+        Ok(Some(v))
+    } else {
+        Err(Bad)
+    }
 }
 
 /// A decimal number as `f32`.
+#[inline]
 pub(crate) fn decimal32(f: &[u8]) -> FieldResult<f32> {
     Ok(decimal(f)?.map(|v| v as f32))
 }
 
 /// A single character field.
+#[inline]
 pub(crate) fn char1(f: &[u8]) -> FieldResult<u8> {
     match f {
         [] => Ok(None),
@@ -157,6 +188,7 @@ pub(crate) fn char1(f: &[u8]) -> FieldResult<u8> {
     }
 }
 
+#[inline]
 fn two_digits(f: &[u8], at: usize) -> Result<u8, Bad> {
     match (f.get(at), f.get(at + 1)) {
         (Some(a @ b'0'..=b'9'), Some(b @ b'0'..=b'9')) => Ok((a - b'0') * 10 + (b - b'0')),
@@ -165,6 +197,7 @@ fn two_digits(f: &[u8], at: usize) -> Result<u8, Bad> {
 }
 
 /// `hhmmss[.s…]` UTC time of day. Seconds may be 60 (leap second).
+#[inline]
 pub(crate) fn time(f: &[u8]) -> FieldResult<NmeaTime> {
     if f.is_empty() {
         return Ok(None);
@@ -204,6 +237,7 @@ pub(crate) fn time(f: &[u8]) -> FieldResult<NmeaTime> {
 
 /// `ddmmyy` date; two-digit years are taken as 2000–2099 except 80–99 (1980–1999, the
 /// GPS era before 2000).
+#[inline]
 pub(crate) fn date(f: &[u8]) -> FieldResult<NmeaDate> {
     if f.is_empty() {
         return Ok(None);
@@ -224,6 +258,7 @@ pub(crate) fn date(f: &[u8]) -> FieldResult<NmeaDate> {
 
 /// A coordinate `(d)ddmm.mmm…` with its hemisphere field, in signed degrees.
 /// Both empty: `None`. One empty or out of range: malformed.
+#[inline]
 pub(crate) fn coordinate(value: &[u8], hemi: &[u8], max_deg: f64) -> FieldResult<f64> {
     let (pos, neg) = if max_deg > 90.0 {
         (b'E', b'W')
@@ -240,18 +275,26 @@ pub(crate) fn coordinate(value: &[u8], hemi: &[u8], max_deg: f64) -> FieldResult
         [c] if *c == neg => -1.0,
         _ => return Err(Bad),
     };
-    let Some((mantissa, scale)) = fixed(value)? else {
-        return Err(Bad);
+    // Split `(d)ddmm.mmm` in the text: whole degrees, then minutes as an integer
+    // mantissa over 10^frac, so no integer division is needed.
+    let (int, frac) = match value.iter().position(|&b| b == b'.') {
+        Some(i) => (
+            value.get(..i).unwrap_or(&[]),
+            value.get(i + 1..).unwrap_or(&[]),
+        ),
+        None => (value, &[][..]),
     };
-    if mantissa < 0 {
+    let split = int.len().saturating_sub(2);
+    let (deg_digits, min_digits) = int.split_at(split);
+    if deg_digits.len() > 5 || frac.len() > 15 || (int.is_empty() && frac.is_empty()) {
         return Err(Bad);
     }
-    // mantissa = ddmm.mmm * 10^scale: split whole degrees from minutes exactly in integers.
-    let unit = 10i64.checked_pow(scale as u32 + 2).ok_or(Bad)?;
-    let degrees = mantissa / unit;
-    let minutes_scaled = mantissa % unit;
-    let minutes = minutes_scaled as f64 / POW10.get(scale).copied().unwrap_or(1e18);
-    if minutes >= 60.0 {
+    let degrees = digits(deg_digits, 0)?;
+    let minutes_scaled = digits(frac, digits(min_digits, 0)?)?;
+    let minutes = minutes_scaled as f64 / POW10.get(frac.len()).copied().unwrap_or(1e18);
+    // 60 is allowed: MTK receivers write the pole as 8960.000000 before their first fix
+    // (mtk-3301.log), and gpsd accepts it.
+    if minutes > 60.0 {
         return Err(Bad);
     }
     let deg = degrees as f64 + minutes / 60.0;
@@ -262,6 +305,7 @@ pub(crate) fn coordinate(value: &[u8], hemi: &[u8], max_deg: f64) -> FieldResult
 }
 
 /// A latitude and longitude from four fields: both coordinates or neither.
+#[inline]
 pub(crate) fn lat_lon(lat: &[u8], ns: &[u8], lon: &[u8], ew: &[u8]) -> FieldResult<(f64, f64)> {
     match (coordinate(lat, ns, 90.0)?, coordinate(lon, ew, 180.0)?) {
         (Some(a), Some(o)) => Ok(Some((a, o))),
@@ -277,14 +321,14 @@ mod tests {
     #[test]
     fn test_fields_split_and_count() {
         let mut f = Fields::new(Some(b"a,,b"));
-        assert_eq!(f.remaining(), 3);
+        assert!(f.has_more());
         assert_eq!(f.next_field(), b"a");
         assert_eq!(f.next_field(), b"");
         assert_eq!(f.next_field(), b"b");
-        assert_eq!(f.remaining(), 0);
+        assert!(!f.has_more());
         assert_eq!(f.next_field(), b"");
-        assert_eq!(f.index, 5);
-        assert_eq!(Fields::new(None).remaining(), 0);
+        assert_eq!((f.index, f.present), (5, 3));
+        assert!(!Fields::new(None).has_more());
     }
 
     #[test]
@@ -310,6 +354,19 @@ mod tests {
         }
         // Leading zeros do not count against the 18-digit limit.
         assert_eq!(decimal(b"000000000000000000001.5"), Ok(Some(1.5)));
+    }
+
+    #[test]
+    fn test_int_in() {
+        assert_eq!(int_in(b"", 0, 99), Ok(None));
+        assert_eq!(int_in(b"7", 0, 99), Ok(Some(7)));
+        assert_eq!(int_in(b"045", 0, 360), Ok(Some(45)));
+        assert_eq!(int_in(b"45.7", 0, 99), Ok(Some(45)));
+        assert_eq!(int_in(b"-05", -90, 90), Ok(Some(-5)));
+        assert_eq!(int_in(b"361", 0, 360), Err(Bad));
+        assert_eq!(int_in(b"99.5", 0, 99), Err(Bad));
+        assert_eq!(int_in(b"1a", 0, 99), Err(Bad));
+        assert_eq!(int_in(b"0001", 0, 99), Ok(Some(1)));
     }
 
     #[test]
@@ -352,7 +409,12 @@ mod tests {
         assert_eq!(lat_lon(b"2638.1726", b"", b"08011.3892", b"W"), Err(Bad));
         assert_eq!(lat_lon(b"2638.1726", b"E", b"08011.3892", b"W"), Err(Bad));
         assert_eq!(lat_lon(b"9100.0000", b"N", b"08011.3892", b"W"), Err(Bad));
-        assert_eq!(lat_lon(b"2660.0000", b"N", b"08011.3892", b"W"), Err(Bad));
+        assert_eq!(lat_lon(b"2660.0001", b"N", b"08011.3892", b"W"), Err(Bad));
+        assert_eq!(
+            lat_lon(b"8960.000000", b"N", b"00000.000000", b"E"),
+            Ok(Some((90.0, 0.0)))
+        );
+        assert_eq!(lat_lon(b"9000.0001", b"N", b"00000.0", b"E"), Err(Bad));
         assert_eq!(lat_lon(b"-2638.1726", b"N", b"08011.3892", b"W"), Err(Bad));
     }
 }

@@ -8,7 +8,9 @@
 //!   GST: a sentence with a different time closes the current epoch, and
 //!   [`FixAssembler::push`] returns the completed [`Fix`]. Sentences without a time (GSA,
 //!   GSV, VTG) belong to the current epoch. [`FixAssembler::flush`] closes the last one.
-//! - **Date**: only RMC and ZDA carry a date. The last date seen is carried to GGA, GNS and
+//! - **Date**: only RMC and ZDA carry a date; an RMC's date is only trusted with status A
+//!   (MTK receivers send 1980 dates from their RTC before the first fix, and gpsd ignores
+//!   them too). The last date seen is carried to GGA, GNS and
 //!   GLL times, rolling over at midnight (a time more than 12 h before the time the date
 //!   was learned at is taken to be on the next day). Until a date is known, fixes have no
 //!   [`Fix::time`], only [`Fix::time_of_day`].
@@ -16,7 +18,7 @@
 //!   overwritten: satellites used are counted per constellation (AeroRust/nmea #148).
 //! - **GSV** C/N0 values are summarised per constellation ([`Cn0Summary`]).
 //! - **Fix mode** (gpsd's numbering: 1 none, 2 2D, 3 3D): GGA and GNS give 3D when they
-//!   carry an altitude and at least 4 satellites (or no count), else 2D; quality 0 / mode N
+//!   carry an altitude, else 2D (as gpsd; some receivers claim 3D with 3 satellites); quality 0 / mode N
 //!   gives no fix; GSA states the mode outright; RMC and GLL with status A only say "at least
 //!   2D" and keep the last known dimension; status V gives no fix.
 //! - **Empty fields** never overwrite known values within an epoch.
@@ -187,6 +189,26 @@ pub struct Fix {
     pub cn0: Cn0Summary,
 }
 
+/// What one position sentence (RMC, GGA, GNS, GLL) says, in the context of its epoch:
+/// the per-sentence view the `decode nmea` CLI prints.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct SentenceFix {
+    /// The sentence's own time of day under the carried date (`None` without a date).
+    pub time: Option<Timestamp>,
+    /// Position, only when the sentence reports a fix.
+    pub position: Option<LatLon>,
+    /// Altitude above mean sea level (GGA, GNS), only with a fix.
+    pub alt_msl_m: Option<f32>,
+    /// Speed over ground (RMC), m/s, only with a fix.
+    pub speed_mps: Option<f32>,
+    /// Track over ground (RMC), degrees true, only with a fix.
+    pub track_deg: Option<f32>,
+    /// Whether the sentence itself reports a fix.
+    pub valid: bool,
+    /// The epoch's fix mode after this sentence.
+    pub mode: FixMode,
+}
+
 /// A sentence's statement about the fix mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ModeClaim {
@@ -241,10 +263,10 @@ impl FixAssembler {
         self.open = true;
         match &s.data {
             SentenceData::Rmc(d) => {
-                if let (Some(date), Some(t)) = (d.date, d.time) {
+                let fix = d.has_fix();
+                if let (Some(date), Some(t), true) = (d.date, d.time, fix) {
                     self.date = Some((date, t));
                 }
-                let fix = d.has_fix();
                 self.claim(if fix {
                     ModeClaim::AtLeast2D
                 } else {
@@ -261,9 +283,6 @@ impl FixAssembler {
                 }
             }
             SentenceData::Gga(d) => {
-                let fix = d.has_fix();
-                let mode = dimension(fix, d.alt_msl_m.is_some(), d.satellites);
-                self.claim(ModeClaim::Exact(mode));
                 if let Some(q) = d.quality {
                     self.cur.simulated |= q == GgaQuality::Simulation;
                     self.cur.differential |= matches!(
@@ -271,25 +290,12 @@ impl FixAssembler {
                         GgaQuality::Dgps | GgaQuality::RtkFixed | GgaQuality::RtkFloat
                     );
                 }
-                if fix {
-                    set(&mut self.cur.position, d.position);
-                    set(&mut self.cur.alt_msl_m, d.alt_msl_m);
-                }
-                set(&mut self.cur.satellites_used, d.satellites);
-                set(&mut self.cur.hdop, d.hdop);
+                self.fix_data(d.has_fix(), d.position, d.alt_msl_m, d.satellites, d.hdop);
             }
             SentenceData::Gns(d) => {
-                let fix = d.has_fix();
-                let mode = dimension(fix, d.alt_msl_m.is_some(), d.satellites);
-                self.claim(ModeClaim::Exact(mode));
                 self.note_pos_mode(d.modes.best());
                 self.cur.simulated |= d.modes.is_simulated();
-                if fix {
-                    set(&mut self.cur.position, d.position);
-                    set(&mut self.cur.alt_msl_m, d.alt_msl_m);
-                }
-                set(&mut self.cur.satellites_used, d.satellites);
-                set(&mut self.cur.hdop, d.hdop);
+                self.fix_data(d.has_fix(), d.position, d.alt_msl_m, d.satellites, d.hdop);
             }
             SentenceData::Gll(d) => {
                 let fix = d.has_fix();
@@ -323,6 +329,42 @@ impl FixAssembler {
         done
     }
 
+    /// The per-sentence view of a position sentence (RMC, GGA, GNS, GLL) already pushed;
+    /// `None` for other sentence types.
+    pub fn sentence_fix(&self, s: &Sentence<'_>) -> Option<SentenceFix> {
+        let mut v = SentenceFix::default();
+        let (time, position) = match &s.data {
+            SentenceData::Rmc(d) => {
+                v.valid = d.has_fix();
+                if v.valid {
+                    v.speed_mps = d.speed_knots.map(|k| k * KNOTS_TO_MPS);
+                    v.track_deg = d.track_deg;
+                }
+                (d.time, d.position)
+            }
+            SentenceData::Gga(d) => {
+                v.valid = d.has_fix();
+                v.alt_msl_m = d.alt_msl_m;
+                (d.time, d.position)
+            }
+            SentenceData::Gns(d) => {
+                v.valid = d.has_fix();
+                v.alt_msl_m = d.alt_msl_m;
+                (d.time, d.position)
+            }
+            SentenceData::Gll(d) => {
+                v.valid = d.has_fix();
+                (d.time, d.position)
+            }
+            _ => return None,
+        };
+        v.time = time.and_then(|t| self.timestamp(&t));
+        v.position = position.filter(|_| v.valid);
+        v.alt_msl_m = v.alt_msl_m.filter(|_| v.valid);
+        v.mode = self.cur.mode;
+        Some(v)
+    }
+
     /// Closes the current epoch, if it holds anything, and returns it.
     pub fn flush(&mut self) -> Option<Fix> {
         self.close()
@@ -341,6 +383,24 @@ impl FixAssembler {
         self.gsa_count = 0;
         self.gsa_used = 0;
         Some(fix)
+    }
+
+    /// The part GGA and GNS have in common.
+    fn fix_data(
+        &mut self,
+        fix: bool,
+        position: Option<LatLon>,
+        alt_msl_m: Option<f32>,
+        satellites: Option<u8>,
+        hdop: Option<f32>,
+    ) {
+        self.claim(ModeClaim::Exact(dimension(fix, alt_msl_m.is_some())));
+        if fix {
+            set(&mut self.cur.position, position);
+            set(&mut self.cur.alt_msl_m, alt_msl_m);
+        }
+        set(&mut self.cur.satellites_used, satellites);
+        set(&mut self.cur.hdop, hdop);
     }
 
     fn claim(&mut self, claim: ModeClaim) {
@@ -417,31 +477,33 @@ impl FixAssembler {
         }
     }
 
-    /// Recomputes the full timestamp from the time of day and the carried date.
+    /// Recomputes the epoch's full timestamp from its time of day and the carried date.
     fn stamp(&mut self) {
-        self.cur.time = match (self.cur.time_of_day, self.date) {
-            (Some(t), Some((date, at))) => {
-                let day_us: i64 = 86_400_000_000;
-                let diff = t.micros_of_day() - at.micros_of_day();
-                let base = date.at(&t);
-                if diff < -day_us / 2 {
-                    base.map(|b| b + crate::time::Duration::from_micros(day_us))
-                } else if diff > day_us / 2 {
-                    base.map(|b| b - crate::time::Duration::from_micros(day_us))
-                } else {
-                    base
-                }
-            }
-            _ => None,
-        };
+        self.cur.time = self.cur.time_of_day.and_then(|t| self.timestamp(&t));
+    }
+
+    /// The UTC timestamp of a time of day under the carried date (rolling over midnight),
+    /// or `None` while no date is known.
+    pub fn timestamp(&self, t: &NmeaTime) -> Option<Timestamp> {
+        const DAY_US: i64 = 86_400_000_000;
+        let (date, at) = self.date?;
+        let base = date.at(t)?;
+        let diff = t.micros_of_day() - at.micros_of_day();
+        Some(if diff < -DAY_US / 2 {
+            base + crate::time::Duration::from_micros(DAY_US)
+        } else if diff > DAY_US / 2 {
+            base - crate::time::Duration::from_micros(DAY_US)
+        } else {
+            base
+        })
     }
 }
 
 /// The fix mode GGA and GNS imply.
-fn dimension(fix: bool, has_alt: bool, satellites: Option<u8>) -> FixMode {
+fn dimension(fix: bool, has_alt: bool) -> FixMode {
     if !fix {
         FixMode::NoFix
-    } else if has_alt && satellites.is_none_or(|n| n >= 4) {
+    } else if has_alt {
         FixMode::Fix3D
     } else {
         FixMode::Fix2D
@@ -623,10 +685,10 @@ mod tests {
             ],
         );
         assert_eq!(asm.current().mode, FixMode::Fix3D);
-        // Fewer than 4 satellites: 2D.
+        // No altitude: 2D.
         run(
             &mut asm,
-            &["GPGGA,030131.00,2638.1726,N,08011.3892,W,1,03,1.5,00016,M,-0028,M,,"],
+            &["GPGGA,030131.00,2638.1726,N,08011.3892,W,1,03,1.5,,M,-0028,M,,"],
         );
         assert_eq!(asm.current().mode, FixMode::Fix2D);
     }

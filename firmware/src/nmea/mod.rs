@@ -489,9 +489,9 @@ pub fn parse(body: &[u8]) -> Result<Sentence<'_>, ParseError> {
         Some(i) => (body.get(..i).unwrap_or(&[]), body.get(i + 1..)),
         None => (body, None),
     };
-    let fields_str = match fields {
-        Some(f) => core::str::from_utf8(f).map_err(|_| ParseError::Address)?,
-        None => "",
+    let fields_str = || match fields {
+        Some(f) => core::str::from_utf8(f).map_err(|_| ParseError::Address),
+        None => Ok(""),
     };
     if let [b'P', rest @ ..] = address {
         if rest.is_empty() || !rest.iter().all(|&b| is_address_byte(b)) {
@@ -500,7 +500,9 @@ pub fn parse(body: &[u8]) -> Result<Sentence<'_>, ParseError> {
         return Ok(Sentence {
             talker: Talker::Proprietary,
             kind: ascii(rest)?,
-            data: SentenceData::Proprietary { fields: fields_str },
+            data: SentenceData::Proprietary {
+                fields: fields_str()?,
+            },
         });
     }
     let (Some(&a), Some(&b), Some(kind)) = (address.first(), address.get(1), address.get(2..))
@@ -512,18 +514,21 @@ pub fn parse(body: &[u8]) -> Result<Sentence<'_>, ParseError> {
         return Err(ParseError::Address);
     }
     let mut f = Fields::new(fields);
-    let data = match kind {
-        b"RMC" => SentenceData::Rmc(RmcData::parse(&mut f)?),
-        b"GGA" => SentenceData::Gga(GgaData::parse(&mut f)?),
-        b"GNS" => SentenceData::Gns(GnsData::parse(&mut f)?),
-        b"GLL" => SentenceData::Gll(GllData::parse(&mut f)?),
-        b"VTG" => SentenceData::Vtg(VtgData::parse(&mut f)?),
-        b"GSA" => SentenceData::Gsa(GsaData::parse(&mut f)?),
-        b"GSV" => SentenceData::Gsv(GsvData::parse(&mut f)?),
-        b"ZDA" => SentenceData::Zda(ZdaData::parse(&mut f)?),
-        b"GST" => SentenceData::Gst(GstData::parse(&mut f)?),
-        b"TXT" => SentenceData::Txt(TxtData::parse(&mut f)?),
-        _ => SentenceData::Other { fields: fields_str },
+    // Matching a 3-byte array compiles to integer compares.
+    let data = match <[u8; 3]>::try_from(kind).unwrap_or([0; 3]) {
+        [b'R', b'M', b'C'] => SentenceData::Rmc(RmcData::parse(&mut f)?),
+        [b'G', b'G', b'A'] => SentenceData::Gga(GgaData::parse(&mut f)?),
+        [b'G', b'N', b'S'] => SentenceData::Gns(GnsData::parse(&mut f)?),
+        [b'G', b'L', b'L'] => SentenceData::Gll(GllData::parse(&mut f)?),
+        [b'V', b'T', b'G'] => SentenceData::Vtg(VtgData::parse(&mut f)?),
+        [b'G', b'S', b'A'] => SentenceData::Gsa(GsaData::parse(&mut f)?),
+        [b'G', b'S', b'V'] => SentenceData::Gsv(GsvData::parse(&mut f)?),
+        [b'Z', b'D', b'A'] => SentenceData::Zda(ZdaData::parse(&mut f)?),
+        [b'G', b'S', b'T'] => SentenceData::Gst(GstData::parse(&mut f)?),
+        [b'T', b'X', b'T'] => SentenceData::Txt(TxtData::parse(&mut f)?),
+        _ => SentenceData::Other {
+            fields: fields_str()?,
+        },
     };
     Ok(Sentence {
         talker,

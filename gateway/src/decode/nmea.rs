@@ -27,7 +27,7 @@ use std::path::PathBuf;
 use clap::Args;
 use ects_firmware::nmea::fix::FixAssembler;
 use ects_firmware::nmea::framer::{Frame, Framer};
-use ects_firmware::nmea::{KNOTS_TO_MPS, Sentence, SentenceData, parse};
+use ects_firmware::nmea::{Sentence, parse};
 use serde::Serialize;
 
 /// Arguments of `decode nmea`.
@@ -169,46 +169,21 @@ fn emit<W: Write>(
 }
 
 fn record<'a>(s: &'a Sentence<'a>, raw: &'a str, line: u64, asm: &FixAssembler) -> Record<'a> {
-    let mut r = Record {
+    let view = asm.sentence_fix(s);
+    Record {
         line,
         raw,
         talker: s.talker.as_str(),
         kind: s.kind,
-        time: None,
-        lat: None,
-        lon: None,
-        alt_msl: None,
-        speed_mps: None,
-        track_deg: None,
-        valid: None,
-        mode: None,
-    };
-    let (position, valid) = match &s.data {
-        SentenceData::Rmc(d) => {
-            r.speed_mps = d.speed_knots.map(|k| k * KNOTS_TO_MPS);
-            r.track_deg = d.track_deg;
-            (d.position, d.has_fix())
-        }
-        SentenceData::Gga(d) => {
-            r.alt_msl = d.alt_msl_m;
-            (d.position, d.has_fix())
-        }
-        SentenceData::Gns(d) => {
-            r.alt_msl = d.alt_msl_m;
-            (d.position, d.has_fix())
-        }
-        SentenceData::Gll(d) => (d.position, d.has_fix()),
-        _ => return r,
-    };
-    let fix = asm.current();
-    r.time = fix.time.map(|t| t.to_string());
-    if valid {
-        r.lat = position.map(|p| p.lat);
-        r.lon = position.map(|p| p.lon);
+        time: view.and_then(|v| v.time).map(|t| t.to_string()),
+        lat: view.and_then(|v| v.position).map(|p| p.lat),
+        lon: view.and_then(|v| v.position).map(|p| p.lon),
+        alt_msl: view.and_then(|v| v.alt_msl_m),
+        speed_mps: view.and_then(|v| v.speed_mps),
+        track_deg: view.and_then(|v| v.track_deg),
+        valid: view.map(|v| v.valid),
+        mode: view.map(|v| v.mode.as_u8()),
     }
-    r.valid = Some(valid);
-    r.mode = Some(fix.mode.as_u8());
-    r
 }
 
 #[cfg(test)]
@@ -290,6 +265,38 @@ $GPRMC,030131.0,A,2638.1728,N,08011.3893,W,0.00,219.6,010413,,*21\r\n";
         assert_eq!(v[1]["mode"], 1);
         assert!(v[1].get("lat").is_none());
         assert_eq!(v[2]["line"], 3);
+    }
+
+    /// Over every gpsd log: each printed `raw` is on the printed `line` of the input, and
+    /// the summary adds up.
+    #[test]
+    fn test_line_numbers_on_gpsd_logs() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../firmware/tests/data/gpsd-logs");
+        let mut checked = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "log") {
+                continue;
+            }
+            let bytes = std::fs::read(&path).unwrap();
+            let lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
+            let (values, summary) = run(&bytes);
+            assert_eq!(values.len() as u64, summary.accepted);
+            for v in &values {
+                let line = usize::try_from(v["line"].as_u64().unwrap()).unwrap();
+                let raw = v["raw"].as_str().unwrap().as_bytes();
+                let text = lines[line - 1];
+                assert!(
+                    text.windows(raw.len()).any(|w| w == raw),
+                    "{}:{line} does not hold {}",
+                    path.display(),
+                    v["raw"]
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 10_000, "{checked}");
     }
 
     #[test]

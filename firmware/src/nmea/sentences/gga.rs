@@ -101,7 +101,7 @@ impl GgaData {
         r.unit(b'M')?;
         let dgps_age_s = r.get(field::decimal32)?;
         let dgps_station = r.get(field::uint_as::<u16>)?;
-        Ok(GgaData {
+        let data = GgaData {
             time,
             position,
             quality,
@@ -111,7 +111,9 @@ impl GgaData {
             geoid_sep_m,
             dgps_age_s,
             dgps_station,
-        })
+        };
+        r.finish()?;
+        Ok(data)
     }
 
     /// Whether this GGA reports a fix (quality present and not 0).

@@ -32,17 +32,19 @@ impl GllData {
         let time = r.get(field::time)?;
         let valid = r.status()?;
         let mode = r.mode()?;
-        Ok(GllData {
+        let data = GllData {
             position,
             time,
             valid,
             mode,
-        })
+        };
+        r.finish()?;
+        Ok(data)
     }
 
     /// Whether this GLL reports a usable fix: status A and a mode other than N.
     pub fn has_fix(&self) -> bool {
-        self.valid == Some(true) && self.mode.is_none_or(|m| m.has_fix())
+        super::status_fix(self.valid, self.mode)
     }
 }
 

@@ -91,7 +91,7 @@ impl GnsData {
         let time = r.get(field::time)?;
         let position = r.lat_lon()?;
         let modes = r.get(|f| GnsModes::parse(f).map(Some))?.unwrap_or_default();
-        Ok(GnsData {
+        let data = GnsData {
             time,
             position,
             modes,
@@ -101,7 +101,9 @@ impl GnsData {
             geoid_sep_m: r.get(field::decimal32)?,
             dgps_age_s: r.get(field::decimal32)?,
             dgps_station: r.get(field::uint_as::<u16>)?,
-        })
+        };
+        r.finish()?;
+        Ok(data)
     }
 
     /// Whether this GNS reports a fix (any constellation not N).

@@ -29,7 +29,8 @@ pub const GSA_MAX_PRNS: usize = 18;
 /// ```
 /// 1 selection mode (M manual, A automatic), 2 fix type (1 none, 2 2D, 3 3D),
 /// 3–14 PRNs of the satellites used (12 fields; 18 on some receivers), 15 PDOP, 16 HDOP,
-/// 17 VDOP, 18 GNSS system id (NMEA 4.10+). Receivers send one GSA per constellation
+/// 17 VDOP, 18 GNSS system id (NMEA 4.10+; ignored when it is not an integer, as the
+/// SiRF-TriG fourth DOP in beidou-bd.log). Receivers send one GSA per constellation
 /// per epoch; the [`crate::nmea::fix::FixAssembler`] merges them.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct GsaData {
@@ -60,7 +61,19 @@ impl GsaData {
             Some(3) => Ok(Some(FixType::Fix3D)),
             Some(_) => Err(field::Bad),
         })?;
-        let n = r.remaining();
+        // The rest is PRNs, then 3 DOPs, then maybe a system id: collect it to count it.
+        let mut rest: [&[u8]; GSA_MAX_PRNS + 4] = [&[]; GSA_MAX_PRNS + 4];
+        let mut n = 0usize;
+        while r.has_more() {
+            let Some(slot) = rest.get_mut(n) else {
+                return Err(ParseError::FieldCount {
+                    sentence: SentenceType::Gsa,
+                    found: u8::MAX,
+                });
+            };
+            *slot = r.raw();
+            n += 1;
+        }
         let (prn_fields, has_system_id) = match n {
             15 | 21 => (n - 3, false),
             16 | 22 => (n - 4, true),
@@ -72,24 +85,33 @@ impl GsaData {
                 });
             }
         };
+        let bad = |i: usize| ParseError::Field {
+            sentence: SentenceType::Gsa,
+            field: u8::try_from(i + 3).unwrap_or(u8::MAX),
+        };
         let mut prns = [0u16; GSA_MAX_PRNS];
         let mut prn_count = 0u8;
-        for _ in 0..prn_fields {
-            let prn = r.get(field::uint_as::<u16>)?;
+        for (i, f) in rest.iter().enumerate().take(prn_fields) {
+            let prn = field::uint_as::<u16>(f).map_err(|_| bad(i))?;
             if let (Some(prn), Some(slot)) = (prn, prns.get_mut(usize::from(prn_count))) {
                 *slot = prn;
                 prn_count += 1;
             }
         }
-        let pdop = r.get(field::decimal32)?;
-        let hdop = r.get(field::decimal32)?;
-        let vdop = r.get(field::decimal32)?;
+        let dop =
+            |i: usize| field::decimal32(rest.get(i).copied().unwrap_or(&[])).map_err(|_| bad(i));
+        let pdop = dop(prn_fields)?;
+        let hdop = dop(prn_fields + 1)?;
+        let vdop = dop(prn_fields + 2)?;
+        // SiRF-TriG writes a fourth DOP (a decimal) where NMEA 4.10 has the system id: a
+        // last field that is not a small integer is ignored rather than rejected.
         let system_id = if has_system_id {
-            r.get(field::uint_as::<u8>)?
+            let f = rest.get(prn_fields + 3).copied().unwrap_or(&[]);
+            field::uint_as::<u8>(f).ok().flatten()
         } else {
             None
         };
-        Ok(GsaData {
+        let data = GsaData {
             selection,
             fix_type,
             prns,
@@ -98,7 +120,9 @@ impl GsaData {
             hdop,
             vdop,
             system_id,
-        })
+        };
+        r.finish()?;
+        Ok(data)
     }
 
     /// The PRNs of the satellites used, in sentence order (empty fields skipped).
@@ -149,6 +173,15 @@ mod tests {
         assert_eq!(d.prns().len(), 18);
         assert_eq!(d.prns().last(), Some(&18));
         assert_eq!(d.system_id, Some(1));
+    }
+
+    #[test]
+    fn test_sirf_trig_fourth_dop_is_ignored() {
+        // beidou-bd.log: gpsd accepts it; the last field is a DOP, not a system id.
+        let d = gsa("GPGSA,A,3,25,32,,,,,,,,,,,5.1,1.3,4.9,3.3").unwrap();
+        assert_eq!(d.system_id, None);
+        assert_eq!(d.prns(), &[25, 32]);
+        assert_eq!(d.vdop, Some(4.9));
     }
 
     #[test]

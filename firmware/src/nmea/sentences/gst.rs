@@ -38,7 +38,7 @@ pub struct GstData {
 impl GstData {
     pub(crate) fn parse(f: &mut Fields<'_>) -> Result<Self, ParseError> {
         let mut r = Reader::new(f, SentenceType::Gst, 8)?;
-        Ok(GstData {
+        let data = GstData {
             time: r.get(field::time)?,
             rms_m: r.get(field::decimal32)?,
             major_m: r.get(field::decimal32)?,
@@ -47,7 +47,9 @@ impl GstData {
             lat_err_m: r.get(field::decimal32)?,
             lon_err_m: r.get(field::decimal32)?,
             alt_err_m: r.get(field::decimal32)?,
-        })
+        };
+        r.finish()?;
+        Ok(data)
     }
 }
 

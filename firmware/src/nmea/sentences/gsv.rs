@@ -45,9 +45,13 @@ pub struct GsvData {
 impl GsvData {
     pub(crate) fn parse(f: &mut Fields<'_>) -> Result<Self, ParseError> {
         let mut r = Reader::new(f, SentenceType::Gsv, 3)?;
-        let bad = |field| ParseError::Field {
+        let bad = |field: u8| ParseError::Field {
             sentence: SentenceType::Gsv,
             field,
+        };
+        let count_error = |found: u8| ParseError::FieldCount {
+            sentence: SentenceType::Gsv,
+            found,
         };
         let total = r.get(field::uint_as::<u8>)?.ok_or(bad(1))?;
         let number = r.get(field::uint_as::<u8>)?.ok_or(bad(2))?;
@@ -55,32 +59,30 @@ impl GsvData {
             return Err(bad(2));
         }
         let in_view = r.get(field::uint_as::<u8>)?;
-        let n = r.remaining();
-        if n > 17 || (n % 4 > 1) {
-            return Err(ParseError::FieldCount {
-                sentence: SentenceType::Gsv,
-                found: u8::try_from(n + 3).unwrap_or(u8::MAX),
-            });
-        }
         let mut sats = [GsvSatellite::default(); 4];
         let mut sat_count = 0u8;
-        for _ in 0..n / 4 {
-            let prn = r.get(field::uint_as::<u16>)?;
-            let elevation_deg = r.get(|f| match field::decimal(f)? {
-                None => Ok(None),
-                Some(v) if (-90.0..=90.0).contains(&v) => Ok(Some(v as i8)),
-                Some(_) => Err(field::Bad),
-            })?;
-            let azimuth_deg = r.get(|f| match field::decimal(f)? {
-                None => Ok(None),
-                Some(v) if (0.0..=360.0).contains(&v) => Ok(Some(v as u16)),
-                Some(_) => Err(field::Bad),
-            })?;
-            let cn0_dbhz = r.get(|f| match field::decimal(f)? {
-                None => Ok(None),
-                Some(v) if (0.0..=99.0).contains(&v) => Ok(Some(v as u8)),
-                Some(_) => Err(field::Bad),
-            })?;
+        let mut signal_id = None;
+        // Up to four groups of four fields; a single field after them is the signal id.
+        for group in 0..5 {
+            if !r.has_more() {
+                break;
+            }
+            let first = r.raw();
+            if !r.has_more() {
+                signal_id = Some(first);
+                break;
+            }
+            if group == 4 {
+                return Err(count_error(r.fields_seen()));
+            }
+            let prn = field::uint_as::<u16>(first).map_err(|_| bad(4 + 4 * group))?;
+            // The ranges make the `as` conversions exact.
+            let elevation_deg = r.get(|f| Ok(field::int_in(f, -90, 90)?.map(|v| v as i8)))?;
+            let azimuth_deg = r.get(|f| Ok(field::int_in(f, 0, 360)?.map(|v| v as u16)))?;
+            let cn0_dbhz = r.get(|f| Ok(field::int_in(f, 0, 99)?.map(|v| v as u8)))?;
+            if !r.has_more() && r.fields_seen() % 4 != 3 {
+                return Err(count_error(r.fields_seen()));
+            }
             // An all-empty group is padding; a group without a PRN carries nothing usable.
             let Some(prn) = prn else { continue };
             if let Some(slot) = sats.get_mut(usize::from(sat_count)) {
@@ -93,29 +95,27 @@ impl GsvData {
                 sat_count += 1;
             }
         }
-        let signal_id = if n % 4 == 1 {
-            r.get(|f| {
-                // Signal ids are one hex digit (0–F) in NMEA 4.11.
-                match f {
-                    [] => Ok(None),
-                    [c] => char::from(*c)
-                        .to_digit(16)
-                        .map(|d| Some(d as u8))
-                        .ok_or(field::Bad),
-                    _ => Err(field::Bad),
-                }
-            })?
-        } else {
-            None
+        // Signal ids are one hex digit (0–F) in NMEA 4.11.
+        let signal_id = match signal_id {
+            None | Some([]) => None,
+            Some([c]) => Some(
+                char::from(*c)
+                    .to_digit(16)
+                    .map(|d| d as u8)
+                    .ok_or(bad(r.fields_seen()))?,
+            ),
+            Some(_) => return Err(bad(r.fields_seen())),
         };
-        Ok(GsvData {
+        let data = GsvData {
             total,
             number,
             in_view,
             sats,
             sat_count,
             signal_id,
-        })
+        };
+        r.finish()?;
+        Ok(data)
     }
 
     /// The satellites of this sentence (0–4).

@@ -32,49 +32,81 @@ pub use zda::ZdaData;
 use super::field::{self, Bad, FieldResult, Fields};
 use super::{LatLon, ParseError, PosMode, SentenceType};
 
+/// The fix rule of RMC and GLL: status A, and a mode indicator (when present) other than N.
+pub(crate) fn status_fix(valid: Option<bool>, mode: Option<PosMode>) -> bool {
+    valid == Some(true) && mode.is_none_or(|m| m.has_fix())
+}
+
 /// Reads the fields of one sentence and turns field errors into [`ParseError`]s.
 pub(crate) struct Reader<'a, 'f> {
     fields: &'f mut Fields<'a>,
     sentence: SentenceType,
+    min_fields: u8,
 }
 
 impl<'a, 'f> Reader<'a, 'f> {
-    /// Starts reading; fails when fewer than `min_fields` fields are present.
+    /// Starts reading a sentence that must have at least `min_fields` fields. The count
+    /// is checked as fields are read (no separate pass): [`Reader::finish`] and any field
+    /// error on a sentence that ran out of fields report [`ParseError::FieldCount`].
     pub(crate) fn new(
         fields: &'f mut Fields<'a>,
         sentence: SentenceType,
-        min_fields: usize,
+        min_fields: u8,
     ) -> Result<Self, ParseError> {
-        let n = fields.remaining();
-        if n < min_fields {
-            return Err(ParseError::FieldCount {
-                sentence,
-                found: u8::try_from(n).unwrap_or(u8::MAX),
-            });
+        Ok(Reader {
+            fields,
+            sentence,
+            min_fields,
+        })
+    }
+
+    /// Whether fields are left.
+    pub(crate) fn has_more(&self) -> bool {
+        self.fields.has_more()
+    }
+
+    /// How many of the sentence's fields have been read.
+    pub(crate) fn fields_seen(&self) -> u8 {
+        self.fields.present
+    }
+
+    /// Ends reading: fails when the sentence had fewer than the minimum number of fields.
+    pub(crate) fn finish(&self) -> Result<(), ParseError> {
+        match self.short() {
+            Some(e) => Err(e),
+            None => Ok(()),
         }
-        Ok(Reader { fields, sentence })
     }
 
-    pub(crate) fn remaining(&self) -> usize {
-        self.fields.remaining()
+    /// The field-count error, when the sentence ran out of fields below the minimum.
+    fn short(&self) -> Option<ParseError> {
+        (!self.fields.has_more() && self.fields.present < self.min_fields).then_some(
+            ParseError::FieldCount {
+                sentence: self.sentence,
+                found: self.fields.present,
+            },
+        )
     }
 
-    fn error_at(&self, index: u8) -> ParseError {
-        ParseError::Field {
+    /// The error for field `index`: a field-count error if the sentence is short.
+    pub(crate) fn error_at(&self, index: u8) -> ParseError {
+        self.short().unwrap_or(ParseError::Field {
             sentence: self.sentence,
             field: index,
-        }
+        })
     }
 
     /// The next raw field.
+    #[inline]
     pub(crate) fn raw(&mut self) -> &'a [u8] {
         self.fields.next_field()
     }
 
     /// Parses the next field with `p`.
+    #[inline]
     pub(crate) fn get<T>(
         &mut self,
-        p: fn(&[u8]) -> FieldResult<T>,
+        p: impl FnOnce(&[u8]) -> FieldResult<T>,
     ) -> Result<Option<T>, ParseError> {
         let index = self.fields.index;
         let f = self.fields.next_field();
@@ -83,6 +115,7 @@ impl<'a, 'f> Reader<'a, 'f> {
 
     /// Parses the next field, which must be empty or equal to `unit` (e.g. `M` after an
     /// altitude).
+    #[inline]
     pub(crate) fn unit(&mut self, unit: u8) -> Result<(), ParseError> {
         let index = self.fields.index;
         match self.fields.next_field() {
@@ -93,6 +126,7 @@ impl<'a, 'f> Reader<'a, 'f> {
     }
 
     /// Reads four fields `lat,N/S,lon,E/W`.
+    #[inline]
     pub(crate) fn lat_lon(&mut self) -> Result<Option<LatLon>, ParseError> {
         let index = self.fields.index;
         let lat = self.fields.next_field();
@@ -105,6 +139,7 @@ impl<'a, 'f> Reader<'a, 'f> {
     }
 
     /// Reads a status field `A` (valid, `true`) or `V` (void, `false`).
+    #[inline]
     pub(crate) fn status(&mut self) -> Result<Option<bool>, ParseError> {
         let index = self.fields.index;
         match self.fields.next_field() {
@@ -116,6 +151,7 @@ impl<'a, 'f> Reader<'a, 'f> {
     }
 
     /// Reads a positioning-mode indicator.
+    #[inline]
     pub(crate) fn mode(&mut self) -> Result<Option<PosMode>, ParseError> {
         let index = self.fields.index;
         match self.fields.next_field() {

@@ -50,14 +50,11 @@ impl RmcData {
             (Some(v), b"E") => Some(v),
             (Some(v), b"W") => Some(-v),
             (Some(_), _) => {
-                return Err(ParseError::Field {
-                    sentence: SentenceType::Rmc,
-                    field: 11,
-                });
+                return Err(r.error_at(11));
             }
         };
         let mode = r.mode()?;
-        Ok(RmcData {
+        let data = RmcData {
             time,
             valid,
             position,
@@ -66,12 +63,14 @@ impl RmcData {
             date,
             magvar_deg,
             mode,
-        })
+        };
+        r.finish()?;
+        Ok(data)
     }
 
     /// Whether this RMC reports a usable fix: status A and a mode other than N.
     pub fn has_fix(&self) -> bool {
-        self.valid == Some(true) && self.mode.is_none_or(|m| m.has_fix())
+        super::status_fix(self.valid, self.mode)
     }
 }
 

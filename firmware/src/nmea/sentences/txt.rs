@@ -30,16 +30,16 @@ impl<'a> TxtData<'a> {
         let total = r.get(field::uint_as::<u8>)?;
         let number = r.get(field::uint_as::<u8>)?;
         let ident = r.get(field::uint_as::<u8>)?;
-        let text = core::str::from_utf8(r.raw()).map_err(|_| ParseError::Field {
-            sentence: SentenceType::Txt,
-            field: 4,
-        })?;
-        Ok(TxtData {
+        let raw = r.raw();
+        let text = core::str::from_utf8(raw).map_err(|_| r.error_at(4))?;
+        let data = TxtData {
             total,
             number,
             ident,
             text,
-        })
+        };
+        r.finish()?;
+        Ok(data)
     }
 }
 

@@ -40,13 +40,15 @@ impl VtgData {
         let speed_kph = r.get(field::decimal32)?;
         r.unit(b'K')?;
         let mode = r.mode()?;
-        Ok(VtgData {
+        let data = VtgData {
             track_true_deg,
             track_mag_deg,
             speed_knots,
             speed_kph,
             mode,
-        })
+        };
+        r.finish()?;
+        Ok(data)
     }
 
     /// Speed over ground in m/s, from knots or else from km/h.

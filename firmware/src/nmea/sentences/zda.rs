@@ -32,23 +32,20 @@ impl ZdaData {
         let month = r.get(field::uint_as::<u8>)?;
         let year = r.get(field::uint_as::<u16>)?;
         let date = match (day, month, year) {
-            (Some(d), Some(m), Some(y)) => {
-                Some(NmeaDate::new(y, m, d).ok_or(ParseError::Field {
-                    sentence: SentenceType::Zda,
-                    field: 2,
-                })?)
-            }
+            (Some(d), Some(m), Some(y)) => Some(NmeaDate::new(y, m, d).ok_or(r.error_at(2))?),
             (None, None, None) => None,
-            _ => {
-                return Err(ParseError::Field {
-                    sentence: SentenceType::Zda,
-                    field: 2,
-                });
-            }
+            _ => return Err(r.error_at(2)),
         };
         let hours = r.get(|f| {
+            // firefly-II.log writes "+00".
             let neg = f.first() == Some(&b'-');
-            let digits = if neg { f.get(1..).unwrap_or(&[]) } else { f };
+            let digits = match f.first() {
+                Some(b'-' | b'+') => f.get(1..).unwrap_or(&[]),
+                _ => f,
+            };
+            if digits.is_empty() && !f.is_empty() {
+                return Err(field::Bad);
+            }
             Ok(field::uint_as::<u8>(digits)?
                 .map(|h| if neg { -i16::from(h) } else { i16::from(h) }))
         })?;
@@ -59,18 +56,15 @@ impl ZdaData {
                 let m = i16::from(minutes.unwrap_or(0));
                 Some(if h < 0 { h * 60 - m } else { h * 60 + m })
             }
-            Some(_) => {
-                return Err(ParseError::Field {
-                    sentence: SentenceType::Zda,
-                    field: 5,
-                });
-            }
+            Some(_) => return Err(r.error_at(5)),
         };
-        Ok(ZdaData {
+        let data = ZdaData {
             time,
             date,
             local_offset_min,
-        })
+        };
+        r.finish()?;
+        Ok(data)
     }
 }
 
@@ -93,6 +87,9 @@ mod tests {
         assert_eq!(d.local_offset_min, Some(0));
         let d = zda("GPZDA,201530.00,04,07,2002,-05,30").unwrap();
         assert_eq!(d.local_offset_min, Some(-330));
+        let d = zda("GPZDA,005947.00,08,07,2010,+02,00").unwrap();
+        assert_eq!(d.local_offset_min, Some(120));
+        assert!(zda("GPZDA,005947.00,08,07,2010,+,00").is_err());
         let d = zda("GNZDA,,,,,,").unwrap();
         assert_eq!((d.time, d.date, d.local_offset_min), (None, None, None));
         assert_eq!(
