@@ -22,6 +22,7 @@ use ects_gateway::journal::inspect::{Inspection, inspect};
 use ects_gateway::journal::ledger::LedgerState;
 use ects_gateway::journal::{Journal, JournalConfig, JournalError, Stream};
 use ects_gateway::payload::Encoding;
+use ects_gateway::tls::TlsSettings;
 use ects_gateway::uplink::{self, StopWhen, UplinkConfig};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{Notify, watch};
@@ -72,6 +73,18 @@ pub enum JournalCommand {
         /// Publish at most this many records per second (slow or metered links).
         #[arg(long)]
         max_rate: Option<u32>,
+        /// Connect with TLS, trusting only this CA certificate (PEM).
+        #[arg(long)]
+        tls_ca: Option<PathBuf>,
+        /// Client certificate chain (PEM) for mutual TLS; needs --tls-key.
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// Client private key (PEM, mode 600) for mutual TLS; needs --tls-cert.
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// Check the broker's certificate against this name instead of the host.
+        #[arg(long)]
+        tls_server_name: Option<String>,
     },
     /// Append synthetic records at full speed, printing `durable <seq>` for each critical
     /// one once it is on stable storage (power-cut and crash testing).
@@ -242,7 +255,31 @@ pub fn run(cmd: JournalCommand, out: &mut impl Write) -> anyhow::Result<ExitCode
             keep_alive_s,
             follow,
             max_rate,
-        } => drain(&dir, &broker, &gateway, keep_alive_s, follow, max_rate, out),
+            tls_ca,
+            tls_cert,
+            tls_key,
+            tls_server_name,
+        } => {
+            let tls = match tls_ca {
+                Some(ca) => Some(TlsSettings {
+                    ca,
+                    client: tls_cert.zip(tls_key),
+                    server_name: tls_server_name,
+                }),
+                None => {
+                    anyhow::ensure!(
+                        tls_cert.is_none() && tls_server_name.is_none(),
+                        "--tls-cert and --tls-server-name need --tls-ca"
+                    );
+                    None
+                }
+            };
+            let mut config = uplink_config(&broker, &gateway)?;
+            config.keep_alive = Duration::from_secs(keep_alive_s.max(1));
+            config.max_rate = max_rate;
+            config.tls = tls;
+            drain(&dir, config, follow, out)
+        }
         JournalCommand::Soak {
             dir,
             count,
@@ -315,15 +352,8 @@ pub fn run(cmd: JournalCommand, out: &mut impl Write) -> anyhow::Result<ExitCode
     }
 }
 
-fn drain(
-    dir: &std::path::Path,
-    broker: &str,
-    gateway: &str,
-    keep_alive_s: u64,
-    follow: bool,
-    max_rate: Option<u32>,
-    out: &mut impl Write,
-) -> anyhow::Result<ExitCode> {
+/// The uplink settings for `--broker HOST:PORT` and `--gateway ID`.
+fn uplink_config(broker: &str, gateway: &str) -> anyhow::Result<UplinkConfig> {
     let gateway: ects_firmware::event::GatewayId = gateway
         .parse()
         .map_err(|e| anyhow::anyhow!("--gateway {gateway:?}: {e}"))?;
@@ -331,18 +361,24 @@ fn drain(
         .rsplit_once(':')
         .and_then(|(h, p)| Some((h.to_string(), p.parse::<u16>().ok()?)))
         .with_context(|| format!("--broker {broker:?}: expected HOST:PORT"))?;
+    Ok(UplinkConfig::new(gateway, host, port))
+}
+
+fn drain(
+    dir: &std::path::Path,
+    config: UplinkConfig,
+    follow: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(dir.is_dir(), "{}: no such journal directory", dir.display());
     let (journal, recovery) = Journal::open(ProductionFilesystem, JournalConfig::new(dir))
         .with_context(|| format!("opening journal {}", dir.display()))?;
     tracing::info!(?recovery, "journal opened");
     let log = Arc::new(Mutex::new(EventLog::new(
         journal,
-        gateway.clone(),
+        config.gateway.clone(),
         Encoding::Json,
     )));
-    let mut config = UplinkConfig::new(gateway, host, port);
-    config.keep_alive = Duration::from_secs(keep_alive_s.max(1));
-    config.max_rate = max_rate;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

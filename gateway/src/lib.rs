@@ -7,6 +7,7 @@
 //! - [`board`]: board profiles (serial ports, GPIO lines, watchdog) from `boards/`.
 //! - [`payload`]: the bytes published for an event — JSON by default, CBOR for metered links.
 //! - [`uplink`]: delivery of the journal to the central broker over MQTT, at least once.
+//! - [`tls`]: TLS to the broker (rustls, the administration's CA, mutual TLS).
 //! - [`topic`]: the MQTT topic layout (`ects/v1/{gateway}/…`), see `docs/mqtt.md`.
 //! - [`journal`]: the store-and-forward journal on local storage (`docs/journal.md`).
 //! - [`demo`]: the newcomer's demo pipeline: a recorded GPS capture through the decoder into
@@ -16,6 +17,7 @@ pub mod board;
 pub mod demo;
 pub mod journal;
 pub mod payload;
+pub mod tls;
 pub mod topic;
 pub mod uplink;
 

@@ -88,8 +88,10 @@ enum BoardAction {
 fn init_logging(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ECTS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colours only on a terminal: journald, files and pipes get plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     if json {
         builder.json().init();

@@ -35,6 +35,7 @@ use tokio::sync::{Notify, mpsc, watch};
 use crate::journal::event_log::EventLog;
 use crate::journal::fs::Filesystem;
 use crate::journal::{JournalError, Stream};
+use crate::tls::{TlsError, TlsSettings, client_config};
 use crate::topic::Topics;
 
 /// Uplink settings.
@@ -58,6 +59,8 @@ pub struct UplinkConfig {
     pub backoff_max: Duration,
     /// User name and password, if the broker wants them.
     pub credentials: Option<(String, String)>,
+    /// TLS material; `None` for plain TCP (a broker on the same host or a protected LAN).
+    pub tls: Option<TlsSettings>,
     /// Journal records published per second at most (a backlog on a VSAT or metered link
     /// should not saturate it); `None` for no limit.
     pub max_rate: Option<u32>,
@@ -77,6 +80,7 @@ impl UplinkConfig {
             backoff_min: Duration::from_millis(500),
             backoff_max: Duration::from_secs(60),
             credentials: None,
+            tls: None,
             max_rate: None,
         }
     }
@@ -102,6 +106,9 @@ pub enum UplinkError {
     /// The MQTT client's event loop is gone.
     #[error("MQTT client stopped: {0}")]
     Client(String),
+    /// The TLS material cannot be used (checked before connecting).
+    #[error(transparent)]
+    Tls(#[from] TlsError),
 }
 
 /// What a run of the uplink did.
@@ -152,6 +159,53 @@ fn status_payload<FS: Filesystem>(
     v.to_string().into_bytes()
 }
 
+/// What a field engineer should check, for the connection failures that have a usual
+/// cause (rustls and rumqttc report them in their own terms).
+fn hint(error: &str) -> Option<&'static str> {
+    const HINTS: &[(&str, &str)] = &[
+        (
+            "UnknownIssuer",
+            "TLS: the broker's certificate is not signed by the CA given (--tls-ca)",
+        ),
+        (
+            "NotValidForName",
+            "TLS: the broker's certificate is not for this host name (see --tls-server-name)",
+        ),
+        (
+            "CertificateRequired",
+            "TLS: the broker requires a client certificate (--tls-cert, --tls-key)",
+        ),
+        (
+            "BadCertificate",
+            "TLS: the broker refused this gateway's client certificate",
+        ),
+        (
+            "UnknownCA",
+            "TLS: the broker does not trust the CA of this gateway's client certificate",
+        ),
+        (
+            "Expired",
+            "TLS: a certificate has expired (or the gateway's clock is wrong)",
+        ),
+        (
+            "Connection refused",
+            "nothing listens at the broker address: wrong host/port, or the broker is down",
+        ),
+        (
+            "BadUserNamePassword",
+            "the broker refused the user name or password",
+        ),
+        (
+            "NotAuthorized",
+            "the broker does not authorize this client id (its ACL)",
+        ),
+    ];
+    HINTS
+        .iter()
+        .find(|(needle, _)| error.contains(needle))
+        .map(|(_, hint)| *hint)
+}
+
 fn jittered(d: Duration) -> Duration {
     // ±25 %, from the clock's nanoseconds: enough to keep a fleet from reconnecting in step.
     let n = SystemTime::now()
@@ -182,6 +236,8 @@ struct Link<FS: Filesystem> {
     /// last refilled.
     tokens: f64,
     refilled: Instant,
+    /// The last connection failure, to log each new kind once.
+    last_error: Option<String>,
     report: UplinkReport,
 }
 
@@ -216,7 +272,9 @@ impl<FS: Filesystem> Link<FS> {
         Ok(())
     }
 
-    /// The connection is gone: schedule a new one after the backoff.
+    /// The connection is gone (or never came): schedule a new one after the backoff. Each
+    /// new kind of failure is logged as a warning (a wrong CA or a refused client
+    /// certificate must be visible in the log); repeats of the same one at debug level.
     fn lost(
         &mut self,
         error: &str,
@@ -225,9 +283,20 @@ impl<FS: Filesystem> Link<FS> {
     ) {
         if self.connected {
             tracing::warn!(error, "lost the broker; reconnecting with backoff");
+        } else if self.last_error.as_deref() != Some(error) {
+            let broker = format!("{}:{}", self.config.host, self.config.port);
+            match hint(error) {
+                Some(hint) => {
+                    tracing::warn!(error, %broker, hint, "cannot connect to the broker; retrying with backoff")
+                }
+                None => {
+                    tracing::warn!(error, %broker, "cannot connect to the broker; retrying with backoff")
+                }
+            }
         } else {
-            tracing::debug!(error, "broker not reachable");
+            tracing::debug!(error, "broker still not reachable");
         }
+        self.last_error = Some(error.to_string());
         self.connected = false;
         *reconnect_at = Some(tokio::time::Instant::now() + jittered(*backoff));
         *backoff = (*backoff * 2).min(self.config.backoff_max);
@@ -293,6 +362,7 @@ impl<FS: Filesystem> Link<FS> {
                     return Ok(());
                 }
                 self.connected = true;
+                self.last_error = None;
                 self.report.connects += 1;
                 tracing::info!(
                     session_present = ack.session_present,
@@ -395,6 +465,12 @@ pub async fn run<FS: Filesystem>(
     if let Some((user, password)) = &config.credentials {
         options.set_credentials(user.clone(), password.clone());
     }
+    if let Some(tls) = &config.tls {
+        let client = client_config(tls)?;
+        options.set_transport(rumqttc::Transport::tls_with_config(
+            rumqttc::TlsConfiguration::Rustls(client),
+        ));
+    }
     let capacity = config.window * 2 + 16;
     let mut conn = Connection::open(&options, capacity);
     let mut link = Link {
@@ -409,6 +485,7 @@ pub async fn run<FS: Filesystem>(
         offline_pending: false,
         tokens: 0.0,
         refilled: Instant::now(),
+        last_error: None,
         report: UplinkReport::default(),
     };
     let mut backoff = config.backoff_min;

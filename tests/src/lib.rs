@@ -81,6 +81,15 @@ impl Mosquitto {
     /// # Panics
     /// If `mosquitto` is not installed (`./ci.sh` installs it) or does not come up.
     pub fn start(name: &str) -> Mosquitto {
+        Mosquitto::start_with(name, "")
+    }
+
+    /// Starts a broker whose listener takes the extra configuration lines `listener_conf`
+    /// (e.g. `cafile`, `certfile`, `keyfile`, `require_certificate true` for TLS).
+    ///
+    /// # Panics
+    /// As [`Mosquitto::start`].
+    pub fn start_with(name: &str, listener_conf: &str) -> Mosquitto {
         let port = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
             l.local_addr().expect("port").port()
@@ -94,7 +103,7 @@ impl Mosquitto {
             format!(
                 // mosquitto queues at most 1,000 messages for an offline persistent session and
                 // drops the rest silently; a central broker must lift that (see docs/mqtt.md).
-                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\nlog_dest file {}/mosquitto.log\nmax_queued_messages 0\n{}",
+                "listener {port} 127.0.0.1\n{listener_conf}\nallow_anonymous true\npersistence true\npersistence_location {}/\nlog_dest file {}/mosquitto.log\nmax_queued_messages 0\n{}",
                 dir.display(),
                 dir.display(),
                 // Started as root, mosquitto drops to user `mosquitto`, which cannot write

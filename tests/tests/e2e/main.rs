@@ -10,3 +10,5 @@ mod journal;
 mod seal;
 // The MQTT uplink against a real mosquitto: broker restarts, a SIGKILLed gateway, status.
 mod uplink;
+// Mutual TLS between the uplink and a real mosquitto, certificates made in the test.
+mod tls;
