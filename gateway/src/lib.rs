@@ -5,6 +5,7 @@
 //! wires together, so that integration tests can use them directly:
 //!
 //! - [`board`]: board profiles (serial ports, GPIO lines, watchdog) from `boards/`.
+//! - [`command`]: commands from central, validated, answered and recorded.
 //! - [`payload`]: the bytes published for an event — JSON by default, CBOR for metered links.
 //! - [`uplink`]: delivery of the journal to the central broker over MQTT, at least once.
 //! - [`tls`]: TLS to the broker (rustls, the administration's CA, mutual TLS).
@@ -14,6 +15,7 @@
 //!   published-form events.
 
 pub mod board;
+pub mod command;
 pub mod demo;
 pub mod journal;
 pub mod payload;

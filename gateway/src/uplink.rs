@@ -25,13 +25,15 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use ects_firmware::event::GatewayId;
+use ects_firmware::event::{CommandId, GatewayId};
+use ects_firmware::text::Ident;
 use ects_firmware::time::Timestamp;
 use rumqttc::{
     AsyncClient, ConnectReturnCode, Event, LastWill, MqttOptions, Outgoing, Packet, QoS,
 };
 use tokio::sync::{Notify, mpsc, watch};
 
+use crate::command::{self, Command, CommandHandler};
 use crate::journal::event_log::EventLog;
 use crate::journal::fs::Filesystem;
 use crate::journal::{JournalError, Stream};
@@ -238,6 +240,11 @@ struct Link<FS: Filesystem> {
     refilled: Instant,
     /// The last connection failure, to log each new kind once.
     last_error: Option<String>,
+    /// Applies commands from central; `None`: not subscribed to commands.
+    commands: Option<Box<dyn CommandHandler>>,
+    /// Outcomes of the latest commands by id: a command delivered twice (QoS 1) is answered
+    /// again, not applied again.
+    recent_commands: VecDeque<(CommandId, Result<(), String>)>,
     report: UplinkReport,
 }
 
@@ -347,6 +354,63 @@ impl<FS: Filesystem> Link<FS> {
         Ok(())
     }
 
+    /// Validates and applies a command, answers it on the result topic and records its
+    /// outcome as an event (published like any other).
+    fn on_command(&mut self, name: &str, payload: &[u8]) -> Result<(), UplinkError> {
+        let (id, command, outcome) = match command::parse(name, payload) {
+            Err(r) => (r.command_id, r.command, Err(r.error)),
+            Ok(envelope) => {
+                let name = Ident::<24>::new(name).ok();
+                let repeat = self
+                    .recent_commands
+                    .iter()
+                    .find(|(id, _)| *id == envelope.command_id)
+                    .map(|(_, o)| o.clone());
+                if let Some(outcome) = repeat {
+                    // Delivered again (QoS 1): answer again, do not apply again.
+                    let result = command::result_payload(
+                        Some(&envelope.command_id),
+                        name.as_deref(),
+                        &outcome,
+                    );
+                    self.publish(self.topics.result(), false, result, Sent::Status);
+                    return Ok(());
+                }
+                let outcome: Result<(), String> = match &envelope.command {
+                    Command::StatusRequest => {
+                        self.publish_status("online")?;
+                        Ok(())
+                    }
+                    _ => match self.commands.as_mut() {
+                        Some(handler) => handler.apply(&envelope),
+                        None => Err("commands are not handled here".to_string()),
+                    },
+                };
+                if let Err(e) = &outcome {
+                    tracing::warn!(command = name.as_deref(), error = %e, "command refused");
+                }
+                self.recent_commands
+                    .push_back((envelope.command_id.clone(), outcome.clone()));
+                if self.recent_commands.len() > 256 {
+                    self.recent_commands.pop_front();
+                }
+                (Some(envelope.command_id), name, outcome)
+            }
+        };
+        let result = command::result_payload(id.as_ref(), command.as_deref(), &outcome);
+        self.publish(self.topics.result(), false, result, Sent::Status);
+        let event = command::outcome_event(
+            id.as_ref(),
+            command.as_ref(),
+            &outcome,
+            Timestamp::from_unix_micros(now_us()),
+        );
+        if let Err(e) = lock(&self.log).append(event, Instant::now()) {
+            tracing::error!(error = %e, "could not record a command outcome");
+        }
+        self.pump()
+    }
+
     fn drained(&mut self) -> bool {
         self.in_flight == 0 && {
             let s = lock(&self.log).journal().stats();
@@ -373,6 +437,13 @@ impl<FS: Filesystem> Link<FS> {
                 self.by_pkid.clear();
                 self.in_flight = 0;
                 lock(&self.log).journal().rewind();
+                if self.commands.is_some()
+                    && let Err(e) = self
+                        .client
+                        .try_subscribe(self.topics.commands_filter(), QoS::AtLeastOnce)
+                {
+                    tracing::warn!(error = %e, "could not subscribe to commands");
+                }
                 self.publish_status("online")?;
                 self.pump()?;
             }
@@ -391,6 +462,11 @@ impl<FS: Filesystem> Link<FS> {
                 Some(Sent::Offline) => self.offline_pending = false,
                 Some(Sent::Status) | None => {}
             },
+            Event::Incoming(Packet::Publish(p)) => {
+                if let Some(name) = self.topics.command_name(&p.topic).map(str::to_owned) {
+                    self.on_command(&name, &p.payload)?;
+                }
+            }
             Event::Incoming(Packet::Disconnect) => {
                 tracing::warn!("broker disconnected us");
                 self.connected = false;
@@ -438,7 +514,8 @@ impl Drop for Connection {
 }
 
 /// Runs the uplink until `stop` says so (or, with [`StopWhen::Drained`], until the journal
-/// is fully acknowledged). `wake` is notified by whoever appends to the journal.
+/// is fully acknowledged). `wake` is notified by whoever appends to the journal. With a
+/// `commands` handler, the gateway subscribes to its command topic and answers commands.
 ///
 /// # Errors
 /// [`UplinkError`] if the journal fails; broker and network failures are not errors: they
@@ -447,6 +524,7 @@ pub async fn run<FS: Filesystem>(
     config: UplinkConfig,
     log: Arc<Mutex<EventLog<FS>>>,
     wake: Arc<Notify>,
+    commands: Option<Box<dyn CommandHandler>>,
     mut stop: watch::Receiver<StopWhen>,
 ) -> Result<UplinkReport, UplinkError> {
     let topics = Topics::new(&config.gateway);
@@ -486,6 +564,8 @@ pub async fn run<FS: Filesystem>(
         tokens: 0.0,
         refilled: Instant::now(),
         last_error: None,
+        commands,
+        recent_commands: VecDeque::new(),
         report: UplinkReport::default(),
     };
     let mut backoff = config.backoff_min;

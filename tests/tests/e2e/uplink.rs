@@ -232,3 +232,136 @@ fn a_sigkilled_gateway_fires_its_will_and_resumes_without_loss() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+fn publish_command(port: u16, name: &str, payload: &str) {
+    let mut child = Command::new("mosquitto_pub")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-q",
+            "1",
+            "-s",
+            "-t",
+        ])
+        .arg(format!("ects/v1/{GATEWAY}/cmd/{name}"))
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("mosquitto_pub (package mosquitto-clients)");
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), payload.as_bytes()).unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn commands_get_one_result_and_one_event_each_even_malformed_oversized_and_unknown() {
+    let dir = scratch("uplink-cmd");
+    journal_with(&dir, 10);
+    let broker = Mosquitto::start("cmd");
+    let sub = Subscriber::start(broker.port, "central-cmd", &format!("ects/v1/{GATEWAY}/#"));
+    std::thread::sleep(Duration::from_millis(300));
+    let mut gw = drain(&dir, broker.port, true);
+    assert!(sub.wait_for(Duration::from_secs(30), |r| {
+        statuses(r).last().is_some_and(|s| s == "online")
+    }));
+
+    let arm = r#"{"v":1,"command_id":"c-arm","officer":"KRA-04417","args":{"declaration":"22MBAIM400123456","vehicle":"KCX 123A","seals":["JT701-1"],"corridor":"northern","origin":"mombasa-port","destination":"kampala-icd","deadline":"2026-12-02T18:00:00Z"}}"#;
+    let oversized = format!(
+        r#"{{"v":1,"command_id":"c-big","args":"{}"}}"#,
+        "x".repeat(20_000)
+    );
+    publish_command(
+        broker.port,
+        "status.request",
+        r#"{"v":1,"command_id":"c-ok"}"#,
+    );
+    publish_command(
+        broker.port,
+        "trip.launch",
+        r#"{"v":1,"command_id":"c-unknown"}"#,
+    );
+    publish_command(
+        broker.port,
+        "status.request",
+        r#"{"v":1,"command_id":"c-bad""#,
+    );
+    publish_command(broker.port, "status.request", &oversized);
+    publish_command(broker.port, "trip.arm", arm);
+    publish_command(
+        broker.port,
+        "status.request",
+        r#"{"v":1,"command_id":"c-ok"}"#,
+    ); // delivered twice
+
+    let results = |r: &[(String, String)]| -> Vec<serde_json::Value> {
+        r.iter()
+            .filter(|(t, _)| t == &format!("ects/v1/{GATEWAY}/result"))
+            .map(|(_, p)| serde_json::from_str(p).unwrap())
+            .collect()
+    };
+    assert!(
+        sub.wait_for(Duration::from_secs(20), |r| results(r).len() >= 6),
+        "{:?}",
+        results(&sub.received())
+    );
+    let rs = results(&sub.received());
+    let by_id = |id: &str| {
+        rs.iter()
+            .filter(|v| v["command_id"] == id)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(by_id("c-ok").len(), 2, "answered twice");
+    assert!(by_id("c-ok").iter().all(|v| v["ok"] == true));
+    assert_eq!(by_id("c-unknown")[0]["ok"], false);
+    assert!(
+        by_id("c-unknown")[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("unknown command")
+    );
+    assert!(
+        by_id("c-arm")[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("no trip registry")
+    );
+    let nameless: Vec<_> = rs.iter().filter(|v| v["command_id"].is_null()).collect();
+    assert_eq!(nameless.len(), 2, "malformed and oversized: {rs:?}");
+    assert!(nameless.iter().any(|v| {
+        v["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("malformed command")
+    }));
+    assert!(
+        nameless
+            .iter()
+            .any(|v| v["error"].as_str().unwrap().contains("exceeds"))
+    );
+
+    // One event per command handled (not per delivery): 1 applied, 4 rejected.
+    let events = |r: &[(String, String)], ty: &str| {
+        r.iter()
+            .filter(|(t, _)| t.starts_with(&format!("ects/v1/{GATEWAY}/events/")))
+            .filter_map(|(_, p)| serde_json::from_str::<serde_json::Value>(p).ok())
+            .filter(|v| v["type"] == ty)
+            .count()
+    };
+    assert!(
+        sub.wait_for(Duration::from_secs(20), |r| events(r, "command.applied")
+            == 1
+            && events(r, "command.rejected") == 4)
+    );
+    assert!(
+        gw.try_wait().unwrap().is_none(),
+        "the gateway is still running"
+    );
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(gw.id().to_string())
+        .status()
+        .unwrap();
+    assert!(gw.wait().unwrap().success());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
