@@ -412,10 +412,7 @@ impl<FS: Filesystem> Link<FS> {
     }
 
     fn drained(&mut self) -> bool {
-        self.in_flight == 0 && {
-            let s = lock(&self.log).journal().stats();
-            s.backlog == (0, 0)
-        }
+        self.in_flight == 0 && { lock(&self.log).journal().backlog() == (0, 0) }
     }
 
     fn on_event(&mut self, event: Event) -> Result<(), UplinkError> {

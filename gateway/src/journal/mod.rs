@@ -1233,6 +1233,11 @@ impl<FS: Filesystem> Journal<FS> {
         }
     }
 
+    /// Unacknowledged records per stream: (events, positions). Cheap: no I/O.
+    pub fn backlog(&self) -> (u64, u64) {
+        (self.streams[0].unacked, self.streams[1].unacked)
+    }
+
     /// A snapshot of the journal's state.
     pub fn stats(&mut self) -> Stats {
         let oldest = Stream::ALL
@@ -1240,7 +1245,7 @@ impl<FS: Filesystem> Journal<FS> {
             .filter_map(|s| self.oldest_unacked(s))
             .min();
         Stats {
-            backlog: (self.streams[0].unacked, self.streams[1].unacked),
+            backlog: self.backlog(),
             oldest_unacked_us: oldest,
             bytes: self.streams.iter().map(StreamState::bytes).sum(),
             segments: self.streams.iter().map(|s| s.segments.len()).sum(),
