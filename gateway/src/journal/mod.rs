@@ -585,10 +585,10 @@ impl<FS: Filesystem> Journal<FS> {
             Err(JournalError::Io { path, source }) => {
                 // Refused before it was accepted (the segment could not be rolled, the
                 // sequence reservation not stored): a drop like any other.
-                self.record_drop(DropReason::DiskFull, 1, severity, None);
+                let refusal = self.refuse(stream, severity);
                 if source.kind() == std::io::ErrorKind::StorageFull {
                     tracing::warn!(path = %path.display(), "disk full: record refused");
-                    Err(JournalError::Full(stream.noun()))
+                    Err(refusal)
                 } else {
                     Err(JournalError::Io { path, source })
                 }
@@ -619,7 +619,7 @@ impl<FS: Filesystem> Journal<FS> {
         };
         let len = record.disk_len() as u64;
         if !self.make_room(len)? {
-            let what = match stream {
+            match stream {
                 Stream::Positions => {
                     if !self.refusing_positions {
                         tracing::warn!(
@@ -627,22 +627,18 @@ impl<FS: Filesystem> Journal<FS> {
                         );
                     }
                     self.refusing_positions = true;
-                    "position"
                 }
                 Stream::Events => {
                     tracing::error!(severity = %severity, "journal full of unacknowledged events: refusing an event");
-                    "event"
                 }
-            };
-            self.record_drop(DropReason::DiskFull, 1, severity, None);
-            return Err(JournalError::Full(what));
+            }
+            return Err(self.refuse(stream, severity));
         }
         let pending = self.streams[index(stream)].pending.len() as u64;
         if pending + len > self.config.segment_bytes && self.write_pending(stream).is_err() {
             // The disk refuses writes and a segment's worth is already buffered: refuse
             // rather than grow memory without bound.
-            self.record_drop(DropReason::DiskFull, 1, severity, None);
-            return Err(JournalError::Full(stream.noun()));
+            return Err(self.refuse(stream, severity));
         }
         if self.disk_full {
             // The disk refused the last write and nothing could be evicted. Retry what is
@@ -652,8 +648,7 @@ impl<FS: Filesystem> Journal<FS> {
                 let _ = self.write_pending(st);
             }
             if self.disk_full {
-                self.record_drop(DropReason::DiskFull, 1, severity, None);
-                return Err(JournalError::Full(stream.noun()));
+                return Err(self.refuse(stream, severity));
             }
         }
         if stream == Stream::Positions {
@@ -979,6 +974,12 @@ impl<FS: Filesystem> Journal<FS> {
     /// journal reads no clock of its own).
     fn mark_ledger_dirty(&mut self) {
         self.ledger_dirty = true;
+    }
+
+    /// Counts a record refused for lack of space and returns the error for it.
+    fn refuse(&mut self, stream: Stream, severity: Severity) -> JournalError {
+        self.record_drop(DropReason::DiskFull, 1, severity, None);
+        JournalError::Full(stream.noun())
     }
 
     fn record_drop(
