@@ -10,7 +10,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Subcommand;
@@ -155,9 +155,7 @@ pub fn run(cmd: JournalCommand, out: &mut impl Write) -> anyhow::Result<ExitCode
             )?;
             match ins.oldest_unacked_us {
                 Some(us) => {
-                    let now = SystemTime::now()
-                        .duration_since(UNIX_EPOCH)
-                        .map_or(0, |d| d.as_micros() as i64);
+                    let now = ects_gateway::wall_clock().unix_micros();
                     writeln!(
                         out,
                         "  oldest unacked:  {} ({} s ago)",
@@ -305,9 +303,7 @@ pub fn run(cmd: JournalCommand, out: &mut impl Write) -> anyhow::Result<ExitCode
                 } else {
                     (Stream::Positions, Severity::Info)
                 };
-                let received = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map_or(0, |d| d.as_micros() as i64);
+                let received = ects_gateway::wall_clock().unix_micros();
                 let appended = match journal.append(
                     stream,
                     severity,

@@ -23,5 +23,15 @@ pub mod tls;
 pub mod topic;
 pub mod uplink;
 
+/// The gateway's wall clock, as a UTC [`Timestamp`]: the one place the gateway reads it
+/// (the firmware core never does; time is passed to it). Before 1970 — a board whose RTC
+/// was never set — reads as the epoch.
+pub fn wall_clock() -> ects_firmware::time::Timestamp {
+    let us = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+    ects_firmware::time::Timestamp::from_unix_micros(us)
+}
+
 /// The software version, as reported in `gateway.started` and the status payload.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -27,7 +27,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ects_firmware::event::{CommandId, GatewayId};
 use ects_firmware::text::Ident;
-use ects_firmware::time::Timestamp;
 use rumqttc::{
     AsyncClient, ConnectReturnCode, Event, LastWill, MqttOptions, Outgoing, Packet, QoS,
 };
@@ -131,12 +130,6 @@ enum Sent {
     Offline,
 }
 
-fn now_us() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as i64)
-}
-
 fn status_payload<FS: Filesystem>(
     state: &str,
     log: Option<&mut EventLog<FS>>,
@@ -147,14 +140,14 @@ fn status_payload<FS: Filesystem>(
         "state": state,
         "version": crate::VERSION,
         "link": link,
-        "at": Timestamp::from_unix_micros(now_us()).to_string(),
+        "at": crate::wall_clock().to_string(),
     });
     if let Some(log) = log {
         let s = log.journal().stats();
         v["backlog"] = (s.backlog.0 + s.backlog.1).into();
         v["oldest_unacked_s"] = s
             .oldest_unacked_us
-            .map(|us| ((now_us() - us) / 1_000_000).max(0))
+            .map(|us| ((crate::wall_clock().unix_micros() - us) / 1_000_000).max(0))
             .into();
         v["dropped"] = s.dropped_total.into();
     }
@@ -399,12 +392,8 @@ impl<FS: Filesystem> Link<FS> {
         };
         let result = command::result_payload(id.as_ref(), command.as_deref(), &outcome);
         self.publish(self.topics.result(), false, result, Sent::Status);
-        let event = command::outcome_event(
-            id.as_ref(),
-            command.as_ref(),
-            &outcome,
-            Timestamp::from_unix_micros(now_us()),
-        );
+        let event =
+            command::outcome_event(id.as_ref(), command.as_ref(), &outcome, crate::wall_clock());
         if let Err(e) = lock(&self.log).append(event, Instant::now()) {
             tracing::error!(error = %e, "could not record a command outcome");
         }
