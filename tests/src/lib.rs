@@ -57,6 +57,39 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
+/// A scratch path `<tmp>/ects-e2e-<name>-<pid>`, removed if a previous run left it.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ects-e2e-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// `(stream, seq)` of every record in the journal at `dir`, as `ects-gateway journal dump`
+/// prints them (stream by stream, in sequence order).
+///
+/// # Panics
+/// If the dump fails or prints something that is not a record.
+pub fn journal_dump(dir: &Path) -> Vec<(String, u64)> {
+    let out = Command::new(bin("ects-gateway"))
+        .args(["journal", "dump", "--dir"])
+        .arg(dir)
+        .output()
+        .expect("running journal dump");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("a JSON record");
+            let stream = v["stream"].as_str().expect("stream").to_string();
+            (stream, v["seq"].as_u64().expect("seq"))
+        })
+        .collect()
+}
+
 /// The repository root (for bundled data such as `docs/` and `tests/data/`).
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

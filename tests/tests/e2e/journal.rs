@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use ects_e2e::bin;
+use ects_e2e::{bin, journal_dump, scratch};
 
 /// A small deterministic generator, seeded per run and printed on failure.
 struct Lcg(u64);
@@ -19,36 +19,6 @@ impl Lcg {
             .wrapping_add(1_442_695_040_888_963_407);
         (self.0 >> 33) % below
     }
-}
-
-fn scratch(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("ects-e2e-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
-fn dump_seqs(dir: &std::path::Path) -> Vec<(String, u64)> {
-    let out = Command::new(bin("ects-gateway"))
-        .args(["journal", "dump", "--dir"])
-        .arg(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            (
-                v["stream"].as_str().unwrap().to_string(),
-                v["seq"].as_u64().unwrap(),
-            )
-        })
-        .collect()
 }
 
 #[test]
@@ -112,7 +82,7 @@ fn sigkill_at_random_moments_loses_nothing_durable() {
             !report.contains("corrupt"),
             "seed {seed} round {round}: {report}"
         );
-        let on_disk = dump_seqs(&dir);
+        let on_disk = journal_dump(&dir);
         let events: Vec<u64> = on_disk
             .iter()
             .filter(|(s, _)| s == "events")

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use ects_e2e::{Mosquitto, bin};
+use ects_e2e::{Mosquitto, bin, scratch};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
 
 struct Pki {
@@ -72,8 +72,7 @@ fn broker(pki: &Pki) -> Mosquitto {
 }
 
 fn journal(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ects-e2e-tls-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = scratch(&format!("tls-{name}"));
     let out = Command::new(bin("ects-gateway"))
         .args(["journal", "soak", "--count", "50", "--dir"])
         .arg(&dir)

@@ -3,19 +3,13 @@
 //! truth (birth, Last Will, explicit offline).
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use ects_e2e::{Mosquitto, Subscriber, bin};
+use ects_e2e::{Mosquitto, Subscriber, bin, journal_dump, scratch};
 
 const GATEWAY: &str = "e2e-gw";
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ects-e2e-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
 
 /// A journal holding `n` records (every 5th critical), as `journal soak` writes them.
 fn journal_with(dir: &Path, n: u64) -> BTreeSet<u64> {
@@ -33,20 +27,7 @@ fn journal_with(dir: &Path, n: u64) -> BTreeSet<u64> {
         .output()
         .unwrap();
     assert!(out.status.success());
-    let dump = Command::new(bin("ects-gateway"))
-        .args(["journal", "dump", "--dir"])
-        .arg(dir)
-        .output()
-        .unwrap();
-    let seqs: BTreeSet<u64> = String::from_utf8(dump.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["seq"]
-                .as_u64()
-                .unwrap()
-        })
-        .collect();
+    let seqs: BTreeSet<u64> = journal_dump(dir).into_iter().map(|(_, seq)| seq).collect();
     assert_eq!(seqs.len() as u64, n);
     seqs
 }
