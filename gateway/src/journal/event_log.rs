@@ -66,29 +66,33 @@ impl<FS: Filesystem> EventLog<FS> {
     /// [`EventLogError::Payload`] if the event cannot be encoded (checked before anything is
     /// filed); [`EventLogError::Journal`] if the journal refused it — the refusal is then
     /// reported as a `gateway.dropped` event.
-    pub fn append(&mut self, mut event: Event, now: Instant) -> Result<Appended, EventLogError> {
-        // Encode once up front so that an unencodable event fails before it takes an id.
+    pub fn append(&mut self, event: Event, now: Instant) -> Result<Appended, EventLogError> {
+        let at = event.received_at;
+        let result = self.file(event, now);
+        self.report_drops(at, now);
+        result
+    }
+
+    /// Gives `event` the id of the next journal record, encodes it once, and appends it.
+    /// An event that cannot be encoded fails here, before it takes a sequence number.
+    fn file(&mut self, mut event: Event, now: Instant) -> Result<Appended, EventLogError> {
+        let seq = self.journal.next_seq();
         event.id = Some(EventId {
             gateway: self.gateway.clone(),
-            seq: 0,
+            seq,
         });
-        encode(&event, self.encoding)?;
-        let (stream, severity, at) = (stream_of(&event), event.severity, event.received_at);
-        let gateway = self.gateway.clone();
-        let encoding = self.encoding;
-        let result = self.journal.append(
-            stream,
-            severity,
-            at.unix_micros(),
-            move |seq| {
-                event.id = Some(EventId { gateway, seq });
-                // Cannot fail: the same event encoded above, only the id differs.
-                encode(&event, encoding).unwrap_or_default()
+        let payload = encode(&event, self.encoding)?;
+        let appended = self.journal.append(
+            stream_of(&event),
+            event.severity,
+            event.received_at.unix_micros(),
+            |given| {
+                debug_assert_eq!(given, seq, "the journal hands out next_seq()");
+                payload
             },
             now,
-        );
-        self.report_drops(at, now);
-        Ok(result?)
+        )?;
+        Ok(appended)
     }
 
     /// Files a `gateway.dropped` event for every drop the journal counted. A drop report
@@ -117,18 +121,7 @@ impl<FS: Filesystem> EventLog<FS> {
                 if d.worst == Severity::Critical {
                     event.severity = Severity::Critical;
                 }
-                let gateway = self.gateway.clone();
-                let encoding = self.encoding;
-                let result = self.journal.append(
-                    Stream::Events,
-                    event.severity,
-                    at.unix_micros(),
-                    move |seq| {
-                        event.id = Some(EventId { gateway, seq });
-                        encode(&event, encoding).unwrap_or_default()
-                    },
-                    now,
-                );
+                let result = self.file(event, now);
                 if let Err(e) = result {
                     tracing::error!(error = %e, count = d.count, "could not file a gateway.dropped report");
                 }

@@ -1234,6 +1234,12 @@ impl<FS: Filesystem> Journal<FS> {
         }
     }
 
+    /// The sequence number the next [`Journal::append`] hands out (and passes to its
+    /// `payload` function).
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
     /// Unacknowledged records per stream: (events, positions). Cheap: no I/O.
     pub fn backlog(&self) -> (u64, u64) {
         (self.streams[0].unacked, self.streams[1].unacked)
