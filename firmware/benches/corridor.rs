@@ -7,8 +7,15 @@
 //! noise, as a truck's 1 Hz GPS would (in order, so the hint works as in service); a
 //! second case uses random points anywhere within 5 km of the corridor, in random order
 //! (no useful hint: the worst case of the index).
+//!
+//! Run: `cargo bench -p ects-firmware --bench corridor`; results go to BENCHMARKS.md.
 
-use criterion::{Criterion, black_box, criterion_group, criterion_main};
+// `criterion_group!` generates an undocumented public function.
+#![allow(missing_docs)]
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
 use ects_firmware::event::CorridorId;
 use ects_firmware::monitor::corridor::{
     Corridor, IndexNode, Segment, build_index, build_segments, index_len, segments_needed,

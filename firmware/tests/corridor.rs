@@ -18,7 +18,10 @@ struct Built {
 fn build(vertices: &[LatLon], max_segment_m: f64) -> Built {
     let n = segments_needed(vertices, max_segment_m).unwrap();
     let mut segments = vec![Segment::default(); n];
-    assert_eq!(build_segments(vertices, max_segment_m, &mut segments), Ok(n));
+    assert_eq!(
+        build_segments(vertices, max_segment_m, &mut segments),
+        Ok(n)
+    );
     let mut index = vec![IndexNode::default(); index_len(n)];
     build_index(&segments, &mut index).unwrap();
     Built {
@@ -165,7 +168,11 @@ fn test_long_segments_are_split_and_chainage_is_length() {
     let s: f64 = g.inverse(v[0].lat, v[0].lon, v[1].lat, v[1].lon);
     let c = built.corridor(500.0);
     // The lon/lat-straight line and the geodesic differ slightly; lengths agree to 0.1 %.
-    assert!((c.length_m() - s).abs() < s * 1e-3, "{} vs {s}", c.length_m());
+    assert!(
+        (c.length_m() - s).abs() < s * 1e-3,
+        "{} vs {s}",
+        c.length_m()
+    );
     let m = c.locate(v[1], None, 0.0).unwrap();
     assert!(m.distance_m < 0.01);
     assert!((m.chainage_m - c.length_m()).abs() < 1e-6);
@@ -181,7 +188,10 @@ fn test_bad_input_is_refused_not_panicking() {
             lon: 0.0,
         },
     ];
-    assert_eq!(segments_needed(&nan, 1000.0), Err(CorridorError::BadVertex(1)));
+    assert_eq!(
+        segments_needed(&nan, 1000.0),
+        Err(CorridorError::BadVertex(1))
+    );
     let same = [LatLon { lat: 1.0, lon: 1.0 }; 3];
     assert_eq!(
         segments_needed(&same, 1000.0),

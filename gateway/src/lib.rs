@@ -18,6 +18,7 @@ pub mod board;
 pub mod command;
 pub mod demo;
 pub mod journal;
+pub mod monitor;
 pub mod payload;
 pub mod tls;
 pub mod topic;

@@ -20,6 +20,7 @@ use ects_gateway::payload::Encoding;
 
 mod decode;
 mod journal_cli;
+mod replay;
 
 #[derive(Parser)]
 #[command(
@@ -62,6 +63,9 @@ enum Command {
         #[arg(long)]
         journal: Option<PathBuf>,
     },
+    /// Replay recorded GPS and seal captures through the corridor monitor and print the
+    /// events it raises (the published payloads, one a line). Deterministic.
+    Replay(replay::ReplayArgs),
     /// Board profiles: list, show, or check a profile file.
     Board {
         #[command(subcommand)]
@@ -137,6 +141,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Journal(cmd) => journal_cli::run(cmd, &mut out),
         Command::Decode(cmd) => decode::run(cmd).map(|()| ExitCode::SUCCESS),
+        Command::Replay(args) => replay::run(args, &mut out).map(|()| ExitCode::SUCCESS),
         Command::Demo {
             gateway,
             position_interval_s,

@@ -174,7 +174,7 @@ fn pieces(a: LatLon, b: LatLon, max_m: f64) -> usize {
     let (x, y) = s.project(a, b);
     let len = libm::sqrt(x * x + y * y);
     // A hair of tolerance: a segment drawn at exactly `max_m` must stay whole.
-    if !(max_m > 0.0) || len <= max_m * 1.000_1 {
+    if max_m.is_nan() || max_m <= 0.0 || len <= max_m * 1.000_1 {
         1
     } else {
         // Bounded: a 20,000 km segment split at 1 m would be 2e7 pieces; cap it so the

@@ -182,6 +182,13 @@ struct StopState {
     reported: bool,
 }
 
+/// A jump not yet believed: the signal, the jumped fix's position, the last good fix.
+type PendingJump = (
+    IntegritySignal,
+    Option<Position>,
+    Option<(LatLon, Timestamp)>,
+);
+
 /// The state of one armed (or disarmed) trip. See the module docs.
 #[derive(Debug, Clone)]
 pub struct TripMonitor {
@@ -206,6 +213,11 @@ pub struct TripMonitor {
     integrity: IntegrityMonitor,
     gps_lost: bool,
     jamming: bool,
+    /// A jump not yet confirmed: the signal, its fix's position, and the last good fix
+    /// before it. Confirmed (reported) when the next fix stays with the jumped position;
+    /// dropped as an outlier when the next fix comes back.
+    pending_jump: Option<PendingJump>,
+    last_good: Option<(LatLon, Timestamp)>,
     cn0_drop_db: Option<f32>,
     config: MonitorConfig,
 }
@@ -254,6 +266,8 @@ impl TripMonitor {
             integrity: IntegrityMonitor::new(config.integrity),
             gps_lost: false,
             jamming: false,
+            pending_jump: None,
+            last_good: None,
             cn0_drop_db: None,
             config,
         };
@@ -367,10 +381,23 @@ impl TripMonitor {
         }
         let t = fix.time.unwrap_or(now);
         let position = fix.position.and_then(|p| position_of(fix, p));
-        let mut jump = false;
+        let mut jump = None;
         for signal in self.integrity.step(fix) {
-            jump |= matches!(signal, IntegritySignal::PositionJump { .. });
-            self.on_signal(signal, position.as_ref(), t, &mut emit);
+            if matches!(signal, IntegritySignal::PositionJump { .. }) {
+                jump = Some(signal);
+            } else {
+                self.on_signal(signal, position.as_ref(), t, &mut emit);
+            }
+        }
+        if let Some((signal, at, before)) = self.pending_jump.take() {
+            let came_back = jump.is_some()
+                && matches!((fix.position, before), (Some(p), Some((b, bt)))
+                    if self.plausible(b, bt, p, t));
+            if came_back {
+                jump = None; // the jumped fix was an outlier
+            } else {
+                self.report_jump(signal, at, t, &mut emit);
+            }
         }
         let usable = fix.mode.has_fix()
             && !fix.simulated
@@ -386,9 +413,12 @@ impl TripMonitor {
             self.last_position_event = Some(t);
             emit(self.event(EventKind::Position(PositionReport { buffered: false }), t));
         }
-        if jump {
-            return; // reported; an impossible position must not move the detectors
+        if let Some(signal) = jump {
+            // Not believed until the next fix: it must not move the detectors.
+            self.pending_jump = Some((signal, Some(pos), self.last_good));
+            return;
         }
+        self.last_good = Some((p, t));
         self.last_t = Some(t);
         self.zones_step(geo, p, t, &mut emit);
         self.route_step(geo, p, t, &mut emit);
@@ -461,15 +491,32 @@ impl TripMonitor {
                 self.jamming = false;
                 self.cn0_drop_db = None;
             }
-            IntegritySignal::PositionJump { .. } => {
-                if let Some(kind) = signal.event_kind() {
-                    let mut e = self.event(kind, t);
-                    e.position = position.cloned();
-                    emit(e);
-                }
-            }
             // No event type (time steps, simulator mode, MON-RF comes through on_mon_rf).
             _ => {}
+        }
+    }
+
+    /// Whether moving from `a` at `ta` to `b` at `tb` is possible for a vehicle.
+    fn plausible(&self, a: LatLon, ta: Timestamp, b: LatLon, tb: Timestamp) -> bool {
+        let dt = (tb - ta).as_secs_f64().abs();
+        let limit = f64::from(self.config.integrity.max_speed_mps) * dt
+            + f64::from(self.config.integrity.min_jump_m);
+        local_distance_m(a, b) <= limit
+    }
+
+    fn report_jump(
+        &self,
+        signal: IntegritySignal,
+        at: Option<Position>,
+        t: Timestamp,
+        emit: &mut impl FnMut(Event),
+    ) {
+        if let Some(kind) = signal.event_kind() {
+            let mut e = self.event(kind, t);
+            if at.is_some() {
+                e.position = at;
+            }
+            emit(e);
         }
     }
 
@@ -816,4 +863,321 @@ fn position_of(fix: &Fix, p: LatLon) -> Option<Position> {
     pos.hdop = fix.hdop;
     pos.satellites = fix.satellites_used;
     Some(pos)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{SealOpened, SealTampered, TamperKind, UnlockMethod, ZoneId, ZoneKind};
+    use crate::monitor::corridor::{
+        IndexNode, Segment, build_index, build_segments, index_len, segments_needed,
+    };
+    use crate::monitor::zone::Shape;
+    use crate::nmea::fix::FixMode;
+    use std::vec::Vec as StdVec;
+
+    const T0: i64 = 1_780_000_000;
+
+    /// A straight east-west corridor on the equator from lon 30.0 to 30.1 (≈ 11 km), an
+    /// origin circle at its start and a destination circle at its end.
+    struct World {
+        cid: CorridorId,
+        zid: [ZoneId; 3],
+        segments: StdVec<Segment>,
+        index: StdVec<IndexNode>,
+    }
+
+    fn world() -> World {
+        let v = [
+            LatLon {
+                lat: 0.0,
+                lon: 30.0,
+            },
+            LatLon {
+                lat: 0.0,
+                lon: 30.1,
+            },
+        ];
+        let n = segments_needed(&v, 1000.0).unwrap();
+        let mut segments = std::vec![Segment::default(); n];
+        build_segments(&v, 1000.0, &mut segments).unwrap();
+        let mut index = std::vec![IndexNode::default(); index_len(n)];
+        build_index(&segments, &mut index).unwrap();
+        World {
+            cid: "c".parse().unwrap(),
+            zid: [
+                "origin".parse().unwrap(),
+                "dest".parse().unwrap(),
+                "rest".parse().unwrap(),
+            ],
+            segments,
+            index,
+        }
+    }
+
+    fn with<R>(w: &World, f: impl FnOnce(&Geography<'_>) -> R) -> R {
+        let corridors = [Corridor::new(&w.cid, 100.0, &w.segments, &w.index).unwrap()];
+        let circle = |lon: f64, r: f64| Shape::Circle {
+            centre: LatLon { lat: 0.0, lon },
+            radius_m: r,
+        };
+        let zones = [
+            Zone::new(&w.zid[0], ZoneKind::Origin, circle(30.0, 300.0), None).unwrap(),
+            Zone::new(&w.zid[1], ZoneKind::Destination, circle(30.1, 300.0), None).unwrap(),
+            Zone::new(
+                &w.zid[2],
+                ZoneKind::RestStop,
+                circle(30.05, 200.0),
+                Some(1800),
+            )
+            .unwrap(),
+        ];
+        f(&Geography {
+            corridors: &corridors,
+            zones: &zones,
+        })
+    }
+
+    fn plan() -> TripPlan {
+        let mut seals = Vec::new();
+        seals.push("SEAL-1".parse().unwrap()).unwrap();
+        TripPlan {
+            declaration: "22MBAIM400123456".parse().unwrap(),
+            vehicle: "KCX 123A".parse().unwrap(),
+            seals,
+            corridor: 0,
+            origin: 0,
+            destination: 1,
+            deadline: Timestamp::from_unix_seconds(T0 + 86_400),
+        }
+    }
+
+    fn fix(secs: i64, lat: f64, lon: f64) -> Fix {
+        Fix {
+            time: Some(Timestamp::from_unix_seconds(T0 + secs)),
+            position: Some(LatLon { lat, lon }),
+            mode: FixMode::Fix3D,
+            speed_mps: Some(10.0),
+            hdop: Some(1.0),
+            ..Fix::default()
+        }
+    }
+
+    fn types(events: &[Event]) -> StdVec<&'static str> {
+        events
+            .iter()
+            .map(|e| e.event_type().as_str())
+            .filter(|t| *t != "position")
+            .collect()
+    }
+
+    /// Drives along the corridor from lon 30.0 at 10 m/s, one fix every 10 s, with
+    /// `lat_at(i)` as the sideways offset in degrees.
+    fn drive(
+        w: &World,
+        m: &mut TripMonitor,
+        fixes: i64,
+        lat_at: impl Fn(i64) -> f64,
+    ) -> StdVec<Event> {
+        let mut out = StdVec::new();
+        with(w, |g| {
+            for i in 0..fixes {
+                let lon = 30.0 + i as f64 * 100.0 / 111_319.49;
+                m.on_fix(
+                    g,
+                    &fix(i * 10, lat_at(i), lon),
+                    Timestamp::from_unix_seconds(T0 + i * 10),
+                    |e| out.push(e),
+                );
+            }
+        });
+        out
+    }
+
+    fn armed(w: &World) -> TripMonitor {
+        with(w, |g| {
+            TripMonitor::arm(
+                plan(),
+                "KRA-1".parse().unwrap(),
+                g,
+                MonitorConfig::default(),
+                Timestamp::from_unix_seconds(T0),
+                |_| {},
+            )
+            .unwrap()
+        })
+    }
+
+    #[test]
+    fn test_trip_monitor_fits_in_one_kib() {
+        assert!(
+            size_of::<TripMonitor>() <= 1024,
+            "{}",
+            size_of::<TripMonitor>()
+        );
+    }
+
+    #[test]
+    fn test_clean_drive_then_disarm_and_open_is_info() {
+        let w = world();
+        let mut m = armed(&w);
+        let events = drive(&w, &mut m, 112, |_| 0.0);
+        assert_eq!(
+            types(&events),
+            [
+                "zone.entered",
+                "zone.exited",
+                "zone.entered",
+                "zone.exited",
+                "zone.entered"
+            ],
+            "origin, rest stop, destination"
+        );
+        let mut out = StdVec::new();
+        let mut opened = Event::new(
+            EventKind::SealOpened(SealOpened {
+                lock: None,
+                method: UnlockMethod::Card,
+            }),
+            Timestamp::from_unix_seconds(T0 + 2000),
+        );
+        m.on_seal_event(&mut opened);
+        assert_eq!(
+            opened.severity,
+            Severity::Critical,
+            "armed: critical even at destination"
+        );
+        with(&w, |g| {
+            m.disarm(
+                "KRA-2".parse().unwrap(),
+                g,
+                Timestamp::from_unix_seconds(T0 + 2000),
+                |e| out.push(e),
+            )
+        })
+        .unwrap();
+        assert_eq!(types(&out), ["trip.disarmed"]);
+        m.on_seal_event(&mut opened);
+        assert_eq!(opened.severity, Severity::Info);
+        assert_eq!(
+            opened.trip.as_ref().map(|d| d.as_str()),
+            Some("22MBAIM400123456")
+        );
+    }
+
+    #[test]
+    fn test_disarm_outside_destination_is_refused_and_seal_cut_is_critical() {
+        let w = world();
+        let mut m = armed(&w);
+        drive(&w, &mut m, 30, |_| 0.0);
+        let r = with(&w, |g| {
+            m.disarm(
+                "KRA-2".parse().unwrap(),
+                g,
+                Timestamp::from_unix_seconds(T0),
+                |_| {},
+            )
+        });
+        assert_eq!(r, Err(TripError::NotAtDestination));
+        let mut cut = Event::new(
+            EventKind::SealTampered(SealTampered {
+                lock: None,
+                tamper: TamperKind::Cut,
+            }),
+            Timestamp::from_unix_seconds(T0 + 300),
+        );
+        cut.severity = Severity::Info;
+        m.on_seal_event(&mut cut);
+        assert_eq!(cut.severity, Severity::Critical);
+        assert!(
+            cut.position.is_some(),
+            "the last known position is attached"
+        );
+    }
+
+    #[test]
+    fn test_deviation_once_and_return_once() {
+        let w = world();
+        let mut m = armed(&w);
+        // 500 m off (0.0045°) from fix 20 to 39, on the line otherwise.
+        let events = drive(&w, &mut m, 60, |i| {
+            if (20..40).contains(&i) { 0.0045 } else { 0.0 }
+        });
+        let t: StdVec<_> = types(&events)
+            .into_iter()
+            .filter(|t| t.starts_with("route"))
+            .collect();
+        assert_eq!(t, ["route.deviation", "route.returned"]);
+        let dev = events
+            .iter()
+            .find(|e| e.event_type().as_str() == "route.deviation")
+            .unwrap();
+        assert_eq!(dev.severity, Severity::Critical);
+    }
+
+    #[test]
+    fn test_single_outliers_neither_deviate_nor_jump() {
+        let w = world();
+        let mut m = armed(&w);
+        // One fix in 7 thrown 3 km sideways.
+        let events = drive(&w, &mut m, 100, |i| if i % 7 == 3 { 0.027 } else { 0.0 });
+        let t: StdVec<_> = types(&events)
+            .into_iter()
+            .filter(|t| t.starts_with("route") || t.starts_with("gps"))
+            .collect();
+        assert!(t.is_empty(), "{t:?}");
+    }
+
+    #[test]
+    fn test_persistent_jump_is_reported_once() {
+        let w = world();
+        let mut m = armed(&w);
+        let events = drive(&w, &mut m, 40, |i| if i >= 20 { 0.09 } else { 0.0 });
+        let jumps = types(&events).iter().filter(|t| **t == "gps.jump").count();
+        assert_eq!(jumps, 1);
+    }
+
+    #[test]
+    fn test_u_turn_is_wrong_way() {
+        let w = world();
+        let mut m = armed(&w);
+        let mut out = StdVec::new();
+        with(&w, |g| {
+            // 5 km east, then back west 3 km, on the centre line.
+            let mut lon_m = 0.0f64;
+            for i in 0..80i64 {
+                lon_m += if i < 50 { 100.0 } else { -100.0 };
+                let lon = 30.0 + lon_m / 111_319.49;
+                m.on_fix(
+                    g,
+                    &fix(i * 10, 0.0, lon),
+                    Timestamp::from_unix_seconds(T0 + i * 10),
+                    |e| out.push(e),
+                );
+            }
+        });
+        let dev: StdVec<_> = out
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::RouteDeviation(d) => Some(d.reason),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(dev, [DeviationReason::WrongWay]);
+    }
+
+    #[test]
+    fn test_overdue_once_unless_arrived() {
+        let w = world();
+        let mut m = armed(&w);
+        let mut out = StdVec::new();
+        with(&w, |g| {
+            for h in [23, 25, 26] {
+                m.tick(g, Timestamp::from_unix_seconds(T0 + h * 3600), |e| {
+                    out.push(e)
+                });
+            }
+        });
+        assert_eq!(types(&out), ["transit.overdue"]);
+    }
 }

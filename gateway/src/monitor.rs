@@ -1,0 +1,855 @@
+//! The corridor monitor in the gateway: geometry from GeoJSON files, trips and thresholds
+//! from the TOML config, and the routing of fixes and seal reports to the trips they
+//! belong to.
+//!
+//! The detectors themselves are `ects_firmware::monitor` (no_std state machines); this
+//! module owns the buffers they borrow and decides which trip an input concerns:
+//!
+//! - a fix from GPS source `S` goes to every armed trip configured with `gps = "S"`
+//!   (an on-truck unit); fixes from other sources raise nothing;
+//! - a seal report goes to the trip that lists its seal or device id in `seals`; its
+//!   position feeds that trip's detectors when the trip has no GPS source of its own (a
+//!   border post watching e-locks); its seal events are graded by the trip
+//!   ([`TripMonitor::on_seal_event`]), and the trip emits its own thinned positions;
+//! - seal reports of devices in no trip pass through as events, their positions thinned
+//!   per device to one per `position_interval_s`.
+//!
+//! # Invariants
+//! - Every error names the file, the place in it (`[monitor]` key, `[[trips]]` entry,
+//!   GeoJSON feature number and id) and what was expected.
+//! - Deterministic: output depends only on the inputs and the times given.
+//! - Bounded: at most [`MAX_TRIPS`] trips, [`MAX_GEOJSON_BYTES`] per GeoJSON file,
+//!   [`MAX_VERTICES`] vertices per corridor, [`MAX_THINNED_DEVICES`] devices remembered
+//!   for position thinning.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use ects_firmware::event::{
+    CorridorId, Declaration, Event, EventKind, OfficerId, SealId, SourceName, VehicleId, ZoneId,
+    ZoneKind,
+};
+use ects_firmware::monitor::corridor::{
+    self, Corridor, IndexNode, Segment, build_index, build_segments, index_len,
+};
+use ects_firmware::monitor::zone::{Shape, Zone};
+use ects_firmware::monitor::{Geography, MonitorConfig, TripMonitor, TripPlan};
+use ects_firmware::nmea::LatLon;
+use ects_firmware::nmea::fix::{Fix, FixMode};
+use ects_firmware::seal::SealReport;
+use ects_firmware::seal::events::for_each_event;
+use ects_firmware::time::{Duration, Timestamp};
+use serde::Deserialize;
+
+/// Most trips one gateway monitors.
+pub const MAX_TRIPS: usize = 100_000;
+/// Largest GeoJSON file read.
+pub const MAX_GEOJSON_BYTES: u64 = 64 << 20;
+/// Most vertices in one corridor (after splitting long segments).
+pub const MAX_VERTICES: usize = 2_000_000;
+/// Devices remembered for position thinning of seals in no trip.
+pub const MAX_THINNED_DEVICES: usize = 10_000;
+
+/// A configuration error: where, and what was expected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MonitorConfigError {
+    /// The file at fault.
+    pub file: PathBuf,
+    /// Where in it: `[monitor] stop_limit_s`, `[[trips]] #2 (22MBA…) corridor`,
+    /// `feature 3 (id "malaba")`.
+    pub place: String,
+    /// What is wrong and what was expected.
+    pub message: String,
+}
+
+impl fmt::Display for MonitorConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: {}: {}",
+            self.file.display(),
+            self.place,
+            self.message
+        )
+    }
+}
+
+impl std::error::Error for MonitorConfigError {}
+
+fn err(file: &Path, place: impl Into<String>, message: impl Into<String>) -> MonitorConfigError {
+    MonitorConfigError {
+        file: file.to_path_buf(),
+        place: place.into(),
+        message: message.into(),
+    }
+}
+
+/// The `[monitor]` table as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMonitor {
+    #[serde(default)]
+    corridors: Vec<PathBuf>,
+    #[serde(default)]
+    zones: Vec<PathBuf>,
+    max_segment_m: Option<f64>,
+    confirm_fixes: Option<u8>,
+    confirm_s: Option<u32>,
+    margin_m: Option<f32>,
+    backtrack_m: Option<f32>,
+    stop_radius_m: Option<f32>,
+    stop_limit_s: Option<u32>,
+    zone_confirm_fixes: Option<u8>,
+    zone_exit_margin_m: Option<f32>,
+    moving_mps: Option<f32>,
+    max_hdop: Option<f32>,
+    position_interval_s: Option<u32>,
+}
+
+/// One `[[trips]]` entry as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTrip {
+    declaration: String,
+    vehicle: String,
+    #[serde(default)]
+    seals: Vec<String>,
+    corridor: String,
+    origin: String,
+    destination: String,
+    deadline: String,
+    officer: String,
+    gps: Option<String>,
+}
+
+/// A corridor's geometry, owned.
+#[derive(Debug, Clone)]
+pub struct CorridorData {
+    /// Its id (GeoJSON `properties.id`).
+    pub id: CorridorId,
+    /// Half-width, metres (`properties.half_width_m`).
+    pub half_width_m: f32,
+    segments: Vec<Segment>,
+    index: Vec<IndexNode>,
+}
+
+/// A zone's geometry, owned.
+#[derive(Debug, Clone)]
+pub struct ZoneData {
+    /// Its id.
+    pub id: ZoneId,
+    /// What it is for.
+    pub kind: ZoneKind,
+    /// Dwell limit, seconds.
+    pub dwell_limit_s: Option<u32>,
+    circle: Option<(LatLon, f64)>,
+    ring: Vec<LatLon>,
+}
+
+/// A trip from the config, resolved against the geometry.
+#[derive(Debug, Clone)]
+pub struct TripConfig {
+    /// What the officer armed.
+    pub plan: TripPlan,
+    /// Who armed it.
+    pub officer: OfficerId,
+    /// The GPS source that reports this vehicle's position, if the gateway rides on it.
+    pub gps: Option<SourceName>,
+}
+
+/// Everything the monitor needs, validated.
+#[derive(Debug, Clone)]
+pub struct MonitorSettings {
+    /// Detector thresholds.
+    pub config: MonitorConfig,
+    /// Corridors, in file order.
+    pub corridors: Vec<CorridorData>,
+    /// Zones, in file order.
+    pub zones: Vec<ZoneData>,
+    /// Trips armed from the config.
+    pub trips: Vec<TripConfig>,
+}
+
+impl CorridorData {
+    /// Builds a corridor from its vertices.
+    ///
+    /// # Errors
+    /// The firmware's [`corridor::CorridorError`] as text.
+    pub fn build(
+        id: CorridorId,
+        half_width_m: f32,
+        vertices: &[LatLon],
+        max_segment_m: f64,
+    ) -> Result<Self, String> {
+        let n = corridor::segments_needed(vertices, max_segment_m).map_err(|e| e.to_string())?;
+        if n > MAX_VERTICES {
+            return Err(format!(
+                "{n} segments after splitting at {max_segment_m} m; at most {MAX_VERTICES}"
+            ));
+        }
+        let mut segments = vec![Segment::default(); n];
+        build_segments(vertices, max_segment_m, &mut segments).map_err(|e| e.to_string())?;
+        let mut index = vec![IndexNode::default(); index_len(n)];
+        build_index(&segments, &mut index).map_err(|e| e.to_string())?;
+        let data = CorridorData {
+            id,
+            half_width_m,
+            segments,
+            index,
+        };
+        data.view().map_err(|e| e.to_string())?;
+        Ok(data)
+    }
+
+    fn view(&self) -> Result<Corridor<'_>, corridor::CorridorError> {
+        Corridor::new(&self.id, self.half_width_m, &self.segments, &self.index)
+    }
+
+    /// Memory held, bytes.
+    pub fn memory_bytes(&self) -> usize {
+        self.segments.len() * size_of::<Segment>() + self.index.len() * size_of::<IndexNode>()
+    }
+}
+
+impl ZoneData {
+    fn view(&self) -> Result<Zone<'_>, ects_firmware::monitor::ZoneError> {
+        let shape = match self.circle {
+            Some((centre, radius_m)) => Shape::Circle { centre, radius_m },
+            None => Shape::Polygon(&self.ring),
+        };
+        Zone::new(&self.id, self.kind, shape, self.dwell_limit_s)
+    }
+}
+
+/// Reads the `[monitor]` table and the `[[trips]]` array of the config file `file`
+/// (paths in it are relative to the file's directory).
+///
+/// # Errors
+/// [`MonitorConfigError`] naming the file, the key or feature, and what was expected.
+pub fn load(
+    file: &Path,
+    monitor: Option<&toml::Value>,
+    trips: Option<&toml::Value>,
+) -> Result<MonitorSettings, MonitorConfigError> {
+    let raw: RawMonitor = match monitor {
+        None => RawMonitor::default(),
+        Some(v) => v
+            .clone()
+            .try_into()
+            .map_err(|e: toml::de::Error| err(file, "[monitor]", e.message().trim().to_string()))?,
+    };
+    let config = thresholds(file, &raw)?;
+    let base = file.parent().unwrap_or(Path::new("."));
+    let max_segment_m = raw.max_segment_m.unwrap_or(1000.0);
+    if !(10.0..=5000.0).contains(&max_segment_m) {
+        return Err(err(
+            file,
+            "[monitor] max_segment_m",
+            "expected metres between 10 and 5000",
+        ));
+    }
+    let mut corridors = Vec::new();
+    for path in &raw.corridors {
+        corridors.extend(load_corridors(&base.join(path), max_segment_m)?);
+    }
+    let mut zones = Vec::new();
+    for path in &raw.zones {
+        zones.extend(load_zones(&base.join(path))?);
+    }
+    unique(file, "corridor", corridors.iter().map(|c| c.id.as_str()))?;
+    unique(file, "zone", zones.iter().map(|z| z.id.as_str()))?;
+    let raw_trips: Vec<RawTrip> = match trips {
+        None => Vec::new(),
+        Some(v) => v
+            .clone()
+            .try_into()
+            .map_err(|e: toml::de::Error| err(file, "[[trips]]", e.message().trim().to_string()))?,
+    };
+    if raw_trips.len() > MAX_TRIPS {
+        return Err(err(file, "[[trips]]", format!("at most {MAX_TRIPS} trips")));
+    }
+    let mut trips = Vec::new();
+    for (i, t) in raw_trips.into_iter().enumerate() {
+        trips.push(trip(file, i + 1, t, &corridors, &zones)?);
+    }
+    unique(
+        file,
+        "trip declaration",
+        trips.iter().map(|t| t.plan.declaration.as_str()),
+    )?;
+    Ok(MonitorSettings {
+        config,
+        corridors,
+        zones,
+        trips,
+    })
+}
+
+fn unique<'a>(
+    file: &Path,
+    what: &str,
+    ids: impl Iterator<Item = &'a str>,
+) -> Result<(), MonitorConfigError> {
+    let mut seen = std::collections::HashSet::new();
+    for id in ids {
+        if !seen.insert(id) {
+            return Err(err(
+                file,
+                format!("{what} \"{id}\""),
+                "defined twice; ids must be unique",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn thresholds(file: &Path, raw: &RawMonitor) -> Result<MonitorConfig, MonitorConfigError> {
+    let d = MonitorConfig::default();
+    let c = MonitorConfig {
+        confirm_fixes: raw.confirm_fixes.unwrap_or(d.confirm_fixes),
+        confirm_s: raw.confirm_s.unwrap_or(d.confirm_s),
+        margin_m: raw.margin_m.unwrap_or(d.margin_m),
+        backtrack_m: raw.backtrack_m.unwrap_or(d.backtrack_m),
+        stop_radius_m: raw.stop_radius_m.unwrap_or(d.stop_radius_m),
+        stop_limit_s: raw.stop_limit_s.unwrap_or(d.stop_limit_s),
+        zone_confirm_fixes: raw.zone_confirm_fixes.unwrap_or(d.zone_confirm_fixes),
+        zone_exit_margin_m: raw.zone_exit_margin_m.unwrap_or(d.zone_exit_margin_m),
+        moving_mps: raw.moving_mps.unwrap_or(d.moving_mps),
+        max_hdop: raw.max_hdop.unwrap_or(d.max_hdop),
+        position_interval_s: raw.position_interval_s.unwrap_or(d.position_interval_s),
+        integrity: d.integrity,
+    };
+    let checks: [(&str, bool, &str); 9] = [
+        (
+            "confirm_fixes",
+            (1..=50).contains(&c.confirm_fixes),
+            "a count from 1 to 50",
+        ),
+        (
+            "zone_confirm_fixes",
+            (1..=50).contains(&c.zone_confirm_fixes),
+            "a count from 1 to 50",
+        ),
+        (
+            "margin_m",
+            (0.0..=1000.0).contains(&c.margin_m),
+            "metres from 0 to 1000",
+        ),
+        (
+            "backtrack_m",
+            (50.0..=100_000.0).contains(&c.backtrack_m),
+            "metres from 50 to 100000",
+        ),
+        (
+            "stop_radius_m",
+            (10.0..=5000.0).contains(&c.stop_radius_m),
+            "metres from 10 to 5000",
+        ),
+        ("stop_limit_s", c.stop_limit_s >= 60, "seconds, at least 60"),
+        (
+            "zone_exit_margin_m",
+            (0.0..=1000.0).contains(&c.zone_exit_margin_m),
+            "metres from 0 to 1000",
+        ),
+        (
+            "moving_mps",
+            (0.1..=50.0).contains(&c.moving_mps),
+            "m/s from 0.1 to 50",
+        ),
+        (
+            "max_hdop",
+            (0.5..=100.0).contains(&c.max_hdop),
+            "a dilution from 0.5 to 100",
+        ),
+    ];
+    for (key, ok, expected) in checks {
+        if !ok {
+            return Err(err(
+                file,
+                format!("[monitor] {key}"),
+                format!("expected {expected}"),
+            ));
+        }
+    }
+    Ok(c)
+}
+
+fn trip(
+    file: &Path,
+    n: usize,
+    t: RawTrip,
+    corridors: &[CorridorData],
+    zones: &[ZoneData],
+) -> Result<TripConfig, MonitorConfigError> {
+    let place = |key: &str| format!("[[trips]] #{n} ({}) {key}", t.declaration);
+    let text_err =
+        |key: &str, e: ects_firmware::text::TextError| err(file, place(key), e.to_string());
+    let declaration = Declaration::new(&t.declaration).map_err(|e| text_err("declaration", e))?;
+    let vehicle = VehicleId::new(&t.vehicle).map_err(|e| text_err("vehicle", e))?;
+    let officer = OfficerId::new(&t.officer).map_err(|e| text_err("officer", e))?;
+    let mut seals = heapless::Vec::new();
+    for s in &t.seals {
+        let id = SealId::new(s).map_err(|e| text_err("seals", e))?;
+        seals.push(id).map_err(|_| {
+            err(
+                file,
+                place("seals"),
+                format!(
+                    "at most {} seals per trip",
+                    ects_firmware::monitor::trip::MAX_TRIP_SEALS
+                ),
+            )
+        })?;
+    }
+    let corridor = corridors
+        .iter()
+        .position(|c| c.id.as_str() == t.corridor)
+        .ok_or_else(|| {
+            err(
+                file,
+                place("corridor"),
+                format!("no corridor \"{}\" in the corridor files", t.corridor),
+            )
+        })?;
+    let zone = |key: &str, id: &str| {
+        zones
+            .iter()
+            .position(|z| z.id.as_str() == id)
+            .ok_or_else(|| {
+                err(
+                    file,
+                    place(key),
+                    format!("no zone \"{id}\" in the zone files"),
+                )
+            })
+    };
+    let origin = zone("origin", &t.origin)?;
+    let destination = zone("destination", &t.destination)?;
+    let deadline: Timestamp = t.deadline.parse().map_err(|_| {
+        err(
+            file,
+            place("deadline"),
+            "expected an RFC 3339 UTC time such as 2026-12-01T18:00:00Z",
+        )
+    })?;
+    let gps = t
+        .gps
+        .as_deref()
+        .map(SourceName::new)
+        .transpose()
+        .map_err(|e| text_err("gps", e))?;
+    Ok(TripConfig {
+        plan: TripPlan {
+            declaration,
+            vehicle,
+            seals,
+            corridor: corridor as u16,
+            origin: origin as u16,
+            destination: destination as u16,
+            deadline,
+        },
+        officer,
+        gps,
+    })
+}
+
+fn read_geojson(path: &Path) -> Result<Vec<serde_json::Value>, MonitorConfigError> {
+    use std::io::Read;
+    let f =
+        std::fs::File::open(path).map_err(|e| err(path, "file", format!("cannot open: {e}")))?;
+    let mut text = String::new();
+    f.take(MAX_GEOJSON_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| err(path, "file", format!("cannot read: {e}")))?;
+    if text.len() as u64 > MAX_GEOJSON_BYTES {
+        return Err(err(
+            path,
+            "file",
+            format!("larger than {MAX_GEOJSON_BYTES} bytes"),
+        ));
+    }
+    let v: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| err(path, format!("line {}", e.line()), format!("not JSON: {e}")))?;
+    match v.get("type").and_then(|t| t.as_str()) {
+        Some("FeatureCollection") => v
+            .get("features")
+            .and_then(|f| f.as_array())
+            .cloned()
+            .ok_or_else(|| err(path, "features", "expected an array of features")),
+        Some("Feature") => Ok(vec![v]),
+        _ => Err(err(
+            path,
+            "type",
+            "expected a GeoJSON FeatureCollection or Feature (RFC 7946)",
+        )),
+    }
+}
+
+fn feature_place(n: usize, f: &serde_json::Value) -> String {
+    match f.pointer("/properties/id").and_then(|v| v.as_str()) {
+        Some(id) => format!("feature {n} (id \"{id}\")"),
+        None => format!("feature {n}"),
+    }
+}
+
+fn position(v: &serde_json::Value) -> Option<LatLon> {
+    let a = v.as_array()?;
+    // RFC 7946: [longitude, latitude, optional altitude].
+    if !(2..=3).contains(&a.len()) {
+        return None;
+    }
+    Some(LatLon {
+        lon: a[0].as_f64()?,
+        lat: a[1].as_f64()?,
+    })
+}
+
+fn positions(v: &serde_json::Value) -> Result<Vec<LatLon>, String> {
+    let a = v.as_array().ok_or("expected an array of positions")?;
+    a.iter()
+        .enumerate()
+        .map(|(i, p)| {
+            position(p)
+                .filter(|p| p.lat.abs() <= 90.0 && p.lon.abs() <= 180.0)
+                .ok_or_else(|| {
+                    format!("position {i} is not [longitude, latitude] within ±180, ±90")
+                })
+        })
+        .collect()
+}
+
+fn prop_id<T: std::str::FromStr>(f: &serde_json::Value) -> Result<T, String>
+where
+    T::Err: fmt::Display,
+{
+    let id = f
+        .pointer("/properties/id")
+        .and_then(|v| v.as_str())
+        .ok_or("expected properties.id, a string")?;
+    id.parse::<T>()
+        .map_err(|e| format!("properties.id \"{id}\": {e}"))
+}
+
+/// Reads a corridors file: LineString features with `properties.id` and
+/// `properties.half_width_m`. Features of other types are skipped (a waypoint file may
+/// carry its border posts as Points).
+///
+/// # Errors
+/// [`MonitorConfigError`] naming the file and feature.
+pub fn load_corridors(
+    path: &Path,
+    max_segment_m: f64,
+) -> Result<Vec<CorridorData>, MonitorConfigError> {
+    let mut out = Vec::new();
+    for (i, f) in read_geojson(path)?.iter().enumerate() {
+        let place = feature_place(i + 1, f);
+        let ty = f.pointer("/geometry/type").and_then(|t| t.as_str());
+        if ty != Some("LineString") {
+            continue;
+        }
+        let id: CorridorId = prop_id(f).map_err(|m| err(path, &place, m))?;
+        let w = f
+            .pointer("/properties/half_width_m")
+            .and_then(|v| v.as_f64())
+            .filter(|w| (1.0..=50_000.0).contains(w))
+            .ok_or_else(|| {
+                err(
+                    path,
+                    &place,
+                    "expected properties.half_width_m, metres from 1 to 50000",
+                )
+            })?;
+        let coords = f
+            .pointer("/geometry/coordinates")
+            .ok_or_else(|| err(path, &place, "expected geometry.coordinates"))?;
+        let vertices = positions(coords).map_err(|m| err(path, &place, m))?;
+        let data = CorridorData::build(id, w as f32, &vertices, max_segment_m)
+            .map_err(|m| err(path, &place, m))?;
+        out.push(data);
+    }
+    if out.is_empty() {
+        return Err(err(
+            path,
+            "features",
+            "no LineString feature: expected at least one corridor",
+        ));
+    }
+    Ok(out)
+}
+
+/// Reads a zones file: Polygon features (outer ring only) or Point features with
+/// `properties.radius_m`, each with `properties.id`, `properties.kind` (`origin`,
+/// `destination`, `border_post`, `customs_yard`, `rest_stop`) and optionally
+/// `properties.dwell_limit_s`.
+///
+/// # Errors
+/// [`MonitorConfigError`] naming the file and feature.
+pub fn load_zones(path: &Path) -> Result<Vec<ZoneData>, MonitorConfigError> {
+    let mut out = Vec::new();
+    for (i, f) in read_geojson(path)?.iter().enumerate() {
+        let place = feature_place(i + 1, f);
+        let e = |m: String| err(path, &place, m);
+        let id: ZoneId = prop_id(f).map_err(e)?;
+        let kind: ZoneKind = f
+            .pointer("/properties/kind")
+            .cloned()
+            .and_then(|k| serde_json::from_value(k).ok())
+            .ok_or_else(|| {
+                e("expected properties.kind: origin, destination, border_post, customs_yard or rest_stop".into())
+            })?;
+        let dwell_limit_s = match f.pointer("/properties/dwell_limit_s") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(v) => Some(
+                v.as_u64()
+                    .and_then(|s| u32::try_from(s).ok())
+                    .filter(|s| *s >= 60)
+                    .ok_or_else(|| {
+                        e("expected properties.dwell_limit_s, whole seconds ≥ 60".into())
+                    })?,
+            ),
+        };
+        let coords = f.pointer("/geometry/coordinates");
+        let (circle, ring) = match f.pointer("/geometry/type").and_then(|t| t.as_str()) {
+            Some("Point") => {
+                let centre = coords.and_then(position).ok_or_else(|| {
+                    e("expected geometry.coordinates [longitude, latitude]".into())
+                })?;
+                let r = f
+                    .pointer("/properties/radius_m")
+                    .and_then(|v| v.as_f64())
+                    .ok_or_else(|| e("a Point zone needs properties.radius_m, metres".into()))?;
+                (Some((centre, r)), Vec::new())
+            }
+            Some("Polygon") => {
+                let rings = coords
+                    .and_then(|c| c.as_array())
+                    .ok_or_else(|| e("expected geometry.coordinates, an array of rings".into()))?;
+                if rings.len() != 1 {
+                    return Err(e(
+                        "holes are not supported: expected exactly one (outer) ring".into(),
+                    ));
+                }
+                (None, positions(&rings[0]).map_err(e)?)
+            }
+            other => {
+                return Err(e(format!(
+                    "expected a Polygon or a Point geometry, found {}",
+                    other.unwrap_or("none")
+                )));
+            }
+        };
+        let data = ZoneData {
+            id,
+            kind,
+            dwell_limit_s,
+            circle,
+            ring,
+        };
+        data.view().map_err(|m| e(m.to_string()))?;
+        out.push(data);
+    }
+    Ok(out)
+}
+
+struct TripEntry {
+    monitor: TripMonitor,
+    gps: Option<SourceName>,
+}
+
+/// The gateway's monitor: geometry, trips and routing (see the module docs).
+pub struct GatewayMonitor {
+    config: MonitorConfig,
+    corridors: Vec<CorridorData>,
+    zones: Vec<ZoneData>,
+    trips: Vec<TripEntry>,
+    /// Last position event per device in no trip.
+    thinned: HashMap<String, Timestamp>,
+}
+
+impl fmt::Debug for GatewayMonitor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GatewayMonitor")
+            .field("corridors", &self.corridors.len())
+            .field("zones", &self.zones.len())
+            .field("trips", &self.trips.len())
+            .finish()
+    }
+}
+
+/// Runs `f` with the firmware's view of the geometry.
+fn with_geo<R>(
+    corridors: &[CorridorData],
+    zones: &[ZoneData],
+    f: impl FnOnce(&Geography<'_>) -> R,
+) -> R {
+    // Views were validated when the data was built; a view that fails is left out.
+    let cs: Vec<Corridor<'_>> = corridors.iter().filter_map(|c| c.view().ok()).collect();
+    let zs: Vec<Zone<'_>> = zones.iter().filter_map(|z| z.view().ok()).collect();
+    f(&Geography {
+        corridors: &cs,
+        zones: &zs,
+    })
+}
+
+impl GatewayMonitor {
+    /// A monitor with the settings' geometry; arms the configured trips at `now`
+    /// (emitting `trip.armed` for each).
+    pub fn new(settings: MonitorSettings, now: Timestamp, out: &mut Vec<Event>) -> Self {
+        let mut m = GatewayMonitor {
+            config: settings.config,
+            corridors: settings.corridors,
+            zones: settings.zones,
+            trips: Vec::new(),
+            thinned: HashMap::new(),
+        };
+        for t in settings.trips {
+            // Cannot fail: `load` resolved the indices against this geometry.
+            let _ = m.arm(t, now, out);
+        }
+        m
+    }
+
+    /// Arms a trip.
+    ///
+    /// # Errors
+    /// The firmware's refusal (unknown corridor or zone index).
+    pub fn arm(
+        &mut self,
+        trip: TripConfig,
+        now: Timestamp,
+        out: &mut Vec<Event>,
+    ) -> Result<(), ects_firmware::monitor::TripError> {
+        let config = self.config;
+        let monitor = with_geo(&self.corridors, &self.zones, |geo| {
+            TripMonitor::arm(trip.plan, trip.officer, geo, config, now, |e| out.push(e))
+        })?;
+        self.trips.push(TripEntry {
+            monitor,
+            gps: trip.gps,
+        });
+        Ok(())
+    }
+
+    /// Disarms the trip of `declaration` (an officer at the destination).
+    ///
+    /// # Errors
+    /// A message for central when there is no such trip or it cannot be disarmed.
+    pub fn disarm(
+        &mut self,
+        declaration: &str,
+        officer: OfficerId,
+        now: Timestamp,
+        out: &mut Vec<Event>,
+    ) -> Result<(), String> {
+        let entry = self
+            .trips
+            .iter_mut()
+            .find(|t| t.monitor.plan().declaration.as_str() == declaration)
+            .ok_or_else(|| format!("no trip {declaration}"))?;
+        with_geo(&self.corridors, &self.zones, |geo| {
+            entry.monitor.disarm(officer, geo, now, |e| out.push(e))
+        })
+        .map_err(|e| e.to_string())
+    }
+
+    /// Trips armed or disarmed.
+    pub fn trip_count(&self) -> usize {
+        self.trips.len()
+    }
+
+    /// A fix from GPS source `source`.
+    pub fn on_fix(&mut self, source: &str, fix: &Fix, now: Timestamp, out: &mut Vec<Event>) {
+        let trips = &mut self.trips;
+        with_geo(&self.corridors, &self.zones, |geo| {
+            for t in trips
+                .iter_mut()
+                .filter(|t| t.gps.as_ref().is_some_and(|g| g.as_str() == source))
+            {
+                t.monitor.on_fix(geo, fix, now, |e| out.push(e));
+            }
+        });
+    }
+
+    /// A seal report judged new by de-duplication.
+    pub fn on_seal_report(&mut self, report: &SealReport, now: Timestamp, out: &mut Vec<Event>) {
+        let device = report.device.as_str();
+        let seal_ids: Vec<&str> = report
+            .locks
+            .iter()
+            .filter_map(|l| l.id.as_ref().map(|id| id.as_str()))
+            .collect();
+        let owner = self.trips.iter().position(|t| {
+            t.monitor.has_seal(device) || seal_ids.iter().any(|s| t.monitor.has_seal(s))
+        });
+        let Some(i) = owner else {
+            let interval = Duration::from_secs(self.config.position_interval_s.into());
+            let thinned = &mut self.thinned;
+            for_each_event(report, now, |e| {
+                if matches!(e.kind, EventKind::Position(_)) {
+                    let at = e.device_time.unwrap_or(now);
+                    let due = thinned
+                        .get(device)
+                        .is_none_or(|last| (at - *last).abs() >= interval);
+                    if !due {
+                        return;
+                    }
+                    if thinned.len() >= MAX_THINNED_DEVICES {
+                        thinned.clear();
+                    }
+                    thinned.insert(device.to_string(), at);
+                }
+                out.push(e);
+            });
+            return;
+        };
+        let entry = &mut self.trips[i];
+        if entry.gps.is_none()
+            && let Some(fix) = fix_of(report)
+        {
+            with_geo(&self.corridors, &self.zones, |geo| {
+                entry.monitor.on_fix(geo, &fix, now, |e| out.push(e));
+            });
+        }
+        for_each_event(report, now, |mut e| {
+            if matches!(e.kind, EventKind::Position(_)) {
+                return; // the trip emits its own, thinned
+            }
+            entry.monitor.on_seal_event(&mut e);
+            out.push(e);
+        });
+    }
+
+    /// Time-driven checks of every trip (deadlines, dwell limits).
+    pub fn tick(&mut self, now: Timestamp, out: &mut Vec<Event>) {
+        let trips = &mut self.trips;
+        with_geo(&self.corridors, &self.zones, |geo| {
+            for t in trips.iter_mut() {
+                t.monitor.tick(geo, now, |e| out.push(e));
+            }
+        });
+    }
+}
+
+/// The fix an e-lock's own position report stands for.
+pub fn fix_of(report: &SealReport) -> Option<Fix> {
+    let p = report.position.as_ref()?;
+    Some(Fix {
+        time: p.fix_time.or(report.device_time),
+        position: Some(LatLon {
+            lat: p.lat(),
+            lon: p.lon(),
+        }),
+        speed_mps: p.speed_mps,
+        track_deg: p.track_deg,
+        alt_msl_m: p.alt_msl_m,
+        hdop: p.hdop,
+        satellites_used: p.satellites,
+        mode: if p.valid {
+            FixMode::Fix2D
+        } else {
+            FixMode::NoFix
+        },
+        ..Fix::default()
+    })
+}
