@@ -12,3 +12,5 @@ mod seal;
 mod uplink;
 // Mutual TLS between the uplink and a real mosquitto, certificates made in the test.
 mod tls;
+// The corridor monitor: scenarios on the Northern Corridor through `replay`.
+mod replay;
