@@ -505,10 +505,23 @@ impl<'a> Corridor<'a> {
                 }
             } else {
                 let hi = (lo + FANOUT).min(counts[level - 1]);
-                // Push in reverse so that the first child is examined first.
-                for c in (lo..hi).rev() {
+                // Best first: push the children that can still hold something nearer,
+                // farthest first, so that the nearest is examined next and tightens the
+                // bound early (a corridor's nodes are in route order, not space order).
+                let mut kids = [(0.0f64, 0u32); FANOUT];
+                let mut k = 0;
+                for c in lo..hi {
+                    let b = self.index[offs[level - 1] + c].bound2(p, &scale);
+                    if b < best.0 {
+                        kids[k] = (b, c as u32);
+                        k += 1;
+                    }
+                }
+                let kids = &mut kids[..k];
+                kids.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
+                for &(_, c) in kids.iter() {
                     if sp < stack.len() {
-                        stack[sp] = ((level - 1) as u8, c as u32);
+                        stack[sp] = ((level - 1) as u8, c);
                         sp += 1;
                     }
                 }

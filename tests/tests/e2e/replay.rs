@@ -157,7 +157,7 @@ fn generate(
         n += 1;
         let mut off = off + rng.signed() * noise;
         let along = rng.signed() * noise;
-        if outlier_every > 0 && n % outlier_every == 0 {
+        if outlier_every > 0 && n.is_multiple_of(outlier_every) {
             off += 300.0 * rng.signed().signum();
         }
         let (p, course) = route.at(s + along, off);
@@ -475,7 +475,13 @@ fn a_10_minute_stop_in_a_rest_stop_with_a_30_minute_limit_gives_none() {
             offset: centre,
         },
     ];
-    let events = run("replay-rest", 500.0, &legs, 30.0, &[rest.clone()]);
+    let events = run(
+        "replay-rest",
+        500.0,
+        &legs,
+        30.0,
+        std::slice::from_ref(&rest),
+    );
     assert!(alarms(&events).is_empty(), "{:?}", alarms(&events));
     assert!(
         events
