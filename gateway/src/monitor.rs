@@ -469,7 +469,12 @@ fn read_geojson(path: &Path) -> Result<Vec<serde_json::Value>, MonitorConfigErro
             format!("larger than {MAX_GEOJSON_BYTES} bytes"),
         ));
     }
-    let v: serde_json::Value = serde_json::from_str(&text)
+    parse_geojson(path, &text)
+}
+
+/// The features of a GeoJSON text (`path` only names it in errors).
+fn parse_geojson(path: &Path, text: &str) -> Result<Vec<serde_json::Value>, MonitorConfigError> {
+    let v: serde_json::Value = serde_json::from_str(text)
         .map_err(|e| err(path, format!("line {}", e.line()), format!("not JSON: {e}")))?;
     match v.get("type").and_then(|t| t.as_str()) {
         Some("FeatureCollection") => v
@@ -541,8 +546,28 @@ pub fn load_corridors(
     path: &Path,
     max_segment_m: f64,
 ) -> Result<Vec<CorridorData>, MonitorConfigError> {
+    corridors_from_features(path, &read_geojson(path)?, max_segment_m)
+}
+
+/// [`load_corridors`] on a GeoJSON text already read (`path` names it in errors).
+///
+/// # Errors
+/// As [`load_corridors`].
+pub fn corridors_from_str(
+    path: &Path,
+    text: &str,
+    max_segment_m: f64,
+) -> Result<Vec<CorridorData>, MonitorConfigError> {
+    corridors_from_features(path, &parse_geojson(path, text)?, max_segment_m)
+}
+
+fn corridors_from_features(
+    path: &Path,
+    features: &[serde_json::Value],
+    max_segment_m: f64,
+) -> Result<Vec<CorridorData>, MonitorConfigError> {
     let mut out = Vec::new();
-    for (i, f) in read_geojson(path)?.iter().enumerate() {
+    for (i, f) in features.iter().enumerate() {
         let place = feature_place(i + 1, f);
         let ty = f.pointer("/geometry/type").and_then(|t| t.as_str());
         if ty != Some("LineString") {
@@ -586,8 +611,23 @@ pub fn load_corridors(
 /// # Errors
 /// [`MonitorConfigError`] naming the file and feature.
 pub fn load_zones(path: &Path) -> Result<Vec<ZoneData>, MonitorConfigError> {
+    zones_from_features(path, &read_geojson(path)?)
+}
+
+/// [`load_zones`] on a GeoJSON text already read (`path` names it in errors).
+///
+/// # Errors
+/// As [`load_zones`].
+pub fn zones_from_str(path: &Path, text: &str) -> Result<Vec<ZoneData>, MonitorConfigError> {
+    zones_from_features(path, &parse_geojson(path, text)?)
+}
+
+fn zones_from_features(
+    path: &Path,
+    features: &[serde_json::Value],
+) -> Result<Vec<ZoneData>, MonitorConfigError> {
     let mut out = Vec::new();
-    for (i, f) in read_geojson(path)?.iter().enumerate() {
+    for (i, f) in features.iter().enumerate() {
         let place = feature_place(i + 1, f);
         let e = |m: String| err(path, &place, m);
         let id: ZoneId = prop_id(f).map_err(e)?;
