@@ -871,6 +871,121 @@ impl GatewayMonitor {
     }
 }
 
+impl GatewayMonitor {
+    /// Applies a validated command from central: `trip.arm`, `trip.disarm`,
+    /// `corridor.update`, `zone.update` (`status.request` is the uplink's). Emits the
+    /// trip's own events (`trip.armed`, `trip.disarmed`); the caller records the outcome
+    /// (`command.applied` / `command.rejected`) and answers on the result topic.
+    ///
+    /// # Errors
+    /// A short reason for central: unknown corridor or zone, a trip already armed, no such
+    /// trip, the vehicle not at its destination, invalid geometry.
+    pub fn apply(
+        &mut self,
+        envelope: &crate::command::Envelope,
+        now: Timestamp,
+        out: &mut Vec<Event>,
+    ) -> Result<(), String> {
+        use crate::command::Command;
+        let officer = || {
+            envelope
+                .officer
+                .clone()
+                .ok_or_else(|| "officer: required for trip commands".to_string())
+        };
+        match &envelope.command {
+            Command::ArmTrip(a) => {
+                if self
+                    .trips
+                    .iter()
+                    .any(|t| t.monitor.plan().declaration == a.declaration)
+                {
+                    return Err(format!("trip {} is already armed", a.declaration));
+                }
+                if self.trips.len() >= MAX_TRIPS {
+                    return Err(format!("at most {MAX_TRIPS} trips"));
+                }
+                let corridor = self
+                    .corridors
+                    .iter()
+                    .position(|c| c.id == a.corridor)
+                    .ok_or_else(|| format!("no corridor {}", a.corridor))?;
+                let zone = |id: &ZoneId| {
+                    self.zones
+                        .iter()
+                        .position(|z| z.id == *id)
+                        .ok_or_else(|| format!("no zone {id}"))
+                };
+                let (origin, destination) = (zone(&a.origin)?, zone(&a.destination)?);
+                let mut seals = heapless::Vec::new();
+                for s in &a.seals {
+                    seals
+                        .push(s.clone())
+                        .map_err(|_| "too many seals".to_string())?;
+                }
+                let trip = TripConfig {
+                    plan: TripPlan {
+                        declaration: a.declaration.clone(),
+                        vehicle: a.vehicle.clone(),
+                        seals,
+                        corridor: corridor as u16,
+                        origin: origin as u16,
+                        destination: destination as u16,
+                        deadline: a.deadline,
+                    },
+                    officer: officer()?,
+                    gps: None,
+                };
+                self.arm(trip, now, out).map_err(|e| e.to_string())
+            }
+            Command::DisarmTrip(d) => self.disarm(d.declaration.as_str(), officer()?, now, out),
+            Command::UpdateCorridor(g) => {
+                let new = corridors_from_str(
+                    Path::new("corridor.update"),
+                    &g.geojson.to_string(),
+                    1000.0,
+                );
+                replace_one(&mut self.corridors, new, g.id.as_str(), "LineString", |c| {
+                    c.id.as_str()
+                })
+            }
+            Command::UpdateZone(g) => {
+                let new = zones_from_str(Path::new("zone.update"), &g.geojson.to_string());
+                replace_one(
+                    &mut self.zones,
+                    new,
+                    g.id.as_str(),
+                    "Polygon or Point",
+                    |z| z.id.as_str(),
+                )
+            }
+            Command::StatusRequest => Err("status.request is answered by the uplink".into()),
+        }
+    }
+}
+
+/// Replaces (or adds) the one geometry `loaded` holds, which must carry `id`.
+fn replace_one<T>(
+    list: &mut Vec<T>,
+    loaded: Result<Vec<T>, MonitorConfigError>,
+    id: &str,
+    geometry: &str,
+    id_of: impl Fn(&T) -> &str,
+) -> Result<(), String> {
+    let mut new = loaded.map_err(|e| e.to_string())?;
+    if new.len() != 1 || id_of(&new[0]) != id {
+        return Err(format!(
+            "expected one {geometry} feature with properties.id \"{id}\""
+        ));
+    }
+    let item = new.remove(0);
+    match list.iter_mut().find(|x| id_of(x) == id) {
+        Some(slot) => *slot = item,
+        None => list.push(item),
+    }
+    Ok(())
+}
+
 /// The fix an e-lock's own position report stands for.
 pub fn fix_of(report: &SealReport) -> Option<Fix> {
     let p = report.position.as_ref()?;
@@ -892,4 +1007,145 @@ pub fn fix_of(report: &SealReport) -> Option<Fix> {
         },
         ..Fix::default()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::parse;
+
+    const CORRIDOR: &str = r#"{"type":"Feature","properties":{"id":"c1","half_width_m":200},
+        "geometry":{"type":"LineString","coordinates":[[30.0,0.0],[30.1,0.0]]}}"#;
+    const ZONES: &str = r#"{"type":"FeatureCollection","features":[
+        {"type":"Feature","properties":{"id":"o","kind":"origin","radius_m":300},
+         "geometry":{"type":"Point","coordinates":[30.0,0.0]}},
+        {"type":"Feature","properties":{"id":"d","kind":"destination","radius_m":300},
+         "geometry":{"type":"Point","coordinates":[30.1,0.0]}}]}"#;
+
+    fn monitor() -> GatewayMonitor {
+        let settings = MonitorSettings {
+            config: MonitorConfig::default(),
+            corridors: corridors_from_str(Path::new("c.geojson"), CORRIDOR, 1000.0).unwrap(),
+            zones: zones_from_str(Path::new("z.geojson"), ZONES).unwrap(),
+            trips: Vec::new(),
+        };
+        GatewayMonitor::new(settings, Timestamp::from_unix_seconds(0), &mut Vec::new())
+    }
+
+    fn command(name: &str, body: &str) -> crate::command::Envelope {
+        parse(name, body.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn test_commands_arm_disarm_and_update() {
+        let mut m = monitor();
+        let mut out = Vec::new();
+        let now = Timestamp::from_unix_seconds(1000);
+        let arm = command(
+            "trip.arm",
+            r#"{"v":1,"command_id":"c-1","officer":"KRA-1","args":{"declaration":"D1","vehicle":"KCX 1",
+               "seals":["S1"],"corridor":"c1","origin":"o","destination":"d","deadline":"2030-01-01T00:00:00Z"}}"#,
+        );
+        m.apply(&arm, now, &mut out).unwrap();
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].event_type().as_str(), "trip.armed");
+        assert!(
+            m.apply(&arm, now, &mut out)
+                .unwrap_err()
+                .contains("already armed")
+        );
+        let disarm = command(
+            "trip.disarm",
+            r#"{"v":1,"command_id":"c-2","officer":"KRA-2","args":{"declaration":"D1"}}"#,
+        );
+        let e = m.apply(&disarm, now, &mut out).unwrap_err();
+        assert!(e.contains("not inside its destination"), "{e}");
+        let bad_zone = arm_with(&arm, "nowhere");
+        assert_eq!(
+            m.apply(&bad_zone, now, &mut out).unwrap_err(),
+            "no zone nowhere"
+        );
+        let update = command(
+            "zone.update",
+            &format!(
+                r#"{{"v":1,"command_id":"c-3","officer":"KRA-1","args":{{"id":"r1","geojson":{}}}}}"#,
+                r#"{"type":"Feature","properties":{"id":"r1","kind":"rest_stop","radius_m":200,"dwell_limit_s":1800},"geometry":{"type":"Point","coordinates":[30.05,0.0]}}"#
+            ),
+        );
+        m.apply(&update, now, &mut out).unwrap();
+        assert_eq!(m.zones.len(), 3);
+        let wrong_id = command(
+            "corridor.update",
+            &format!(
+                r#"{{"v":1,"command_id":"c-4","officer":"KRA-1","args":{{"id":"c2","geojson":{CORRIDOR}}}}}"#
+            ),
+        );
+        assert!(
+            m.apply(&wrong_id, now, &mut out)
+                .unwrap_err()
+                .contains("properties.id")
+        );
+    }
+
+    fn arm_with(arm: &crate::command::Envelope, destination: &str) -> crate::command::Envelope {
+        let mut e = arm.clone();
+        if let crate::command::Command::ArmTrip(a) = &mut e.command {
+            a.destination = destination.parse().unwrap();
+            a.declaration = "D2".parse().unwrap();
+        }
+        e
+    }
+
+    #[test]
+    fn test_config_errors_name_file_and_key() {
+        let dir = std::env::temp_dir().join(format!("ects-monitor-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("c.geojson"), CORRIDOR).unwrap();
+        std::fs::write(dir.join("z.geojson"), ZONES).unwrap();
+        let file = dir.join("gw.toml");
+        let load_text = |text: &str| {
+            let t: toml::Table = toml::from_str(text).unwrap();
+            load(&file, t.get("monitor"), t.get("trips"))
+                .map(|_| ())
+                .unwrap_err()
+                .to_string()
+        };
+        let base = "[monitor]\ncorridors = [\"c.geojson\"]\nzones = [\"z.geojson\"]\n";
+        let trip = "[[trips]]\ndeclaration = \"D1\"\nvehicle = \"V\"\ncorridor = \"c1\"\norigin = \"o\"\ndestination = \"d\"\nofficer = \"K\"\n";
+        let f = file.display();
+        for (text, expected) in [
+            (
+                format!("{base}stop_limit_s = 5\n"),
+                format!("{f}: [monitor] stop_limit_s: expected seconds, at least 60"),
+            ),
+            (
+                format!("{base}colour = 1\n"),
+                format!("{f}: [monitor]: unknown field `colour`"),
+            ),
+            (
+                format!("{base}{trip}deadline = \"tomorrow\"\n"),
+                format!(
+                    "{f}: [[trips]] #1 (D1) deadline: expected an RFC 3339 UTC time such as 2026-12-01T18:00:00Z"
+                ),
+            ),
+            (
+                format!("{base}{trip}deadline = \"2030-01-01T00:00:00Z\"\n")
+                    .replace("\"c1\"", "\"c9\""),
+                format!(
+                    "{f}: [[trips]] #1 (D1) corridor: no corridor \"c9\" in the corridor files"
+                ),
+            ),
+            (
+                "[monitor]\ncorridors = [\"missing.geojson\"]\n".to_string(),
+                format!(
+                    "{}: file: cannot open: No such file or directory (os error 2)",
+                    dir.join("missing.geojson").display()
+                ),
+            ),
+        ] {
+            let got = load_text(&text);
+            assert!(got.starts_with(&expected), "{got}\n  expected {expected}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
