@@ -204,7 +204,7 @@ impl core::error::Error for PositionError {}
 /// A WGS 84 position with the quality a customs officer needs to judge it.
 ///
 /// Optional float fields that are not finite are left out of the wire form.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Position {
     lat: f64,
     lon: f64,

@@ -964,6 +964,56 @@ impl GatewayMonitor {
     }
 }
 
+/// What survives a restart: every trip's full detector state, and the geometry ids the
+/// trips' indices refer to (restoring onto different geometry is refused).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Snapshot {
+    /// Corridor ids, in index order.
+    pub corridors: Vec<CorridorId>,
+    /// Zone ids, in index order.
+    pub zones: Vec<ZoneId>,
+    /// Each trip's state and GPS source.
+    pub trips: Vec<(TripMonitor, Option<SourceName>)>,
+}
+
+impl GatewayMonitor {
+    /// The state to persist (trip registry and detector state).
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            corridors: self.corridors.iter().map(|c| c.id.clone()).collect(),
+            zones: self.zones.iter().map(|z| z.id.clone()).collect(),
+            trips: self
+                .trips
+                .iter()
+                .map(|t| (t.monitor.clone(), t.gps.clone()))
+                .collect(),
+        }
+    }
+
+    /// Replaces the trips with a snapshot's, so that a deviation in progress or a running
+    /// dwell timer continues where it was. Returns how many trips were restored.
+    ///
+    /// # Errors
+    /// The snapshot was taken on other geometry (ids differ): its indices would point at
+    /// the wrong corridors and zones, so nothing is restored.
+    pub fn restore(&mut self, snapshot: Snapshot) -> Result<usize, String> {
+        let corridors: Vec<&CorridorId> = self.corridors.iter().map(|c| &c.id).collect();
+        let zones: Vec<&ZoneId> = self.zones.iter().map(|z| &z.id).collect();
+        if snapshot.corridors.iter().collect::<Vec<_>>() != corridors
+            || snapshot.zones.iter().collect::<Vec<_>>() != zones
+        {
+            return Err("the saved trips refer to other corridors or zones than configured".into());
+        }
+        self.trips = snapshot
+            .trips
+            .into_iter()
+            .take(MAX_TRIPS)
+            .map(|(monitor, gps)| TripEntry { monitor, gps })
+            .collect();
+        Ok(self.trips.len())
+    }
+}
+
 /// Replaces (or adds) the one geometry `loaded` holds, which must carry `id`.
 fn replace_one<T>(
     list: &mut Vec<T>,
@@ -1085,6 +1135,28 @@ mod tests {
                 .unwrap_err()
                 .contains("properties.id")
         );
+    }
+
+    #[test]
+    fn test_snapshot_restores_only_onto_the_same_geometry() {
+        let mut m = monitor();
+        let arm = command(
+            "trip.arm",
+            r#"{"v":1,"command_id":"c-1","officer":"KRA-1","args":{"declaration":"D1","vehicle":"KCX 1",
+               "seals":["S1"],"corridor":"c1","origin":"o","destination":"d","deadline":"2030-01-01T00:00:00Z"}}"#,
+        );
+        m.apply(&arm, Timestamp::from_unix_seconds(0), &mut Vec::new())
+            .unwrap();
+        let snap = m.snapshot();
+        let text = serde_json::to_string(&snap).unwrap();
+        let back: Snapshot = serde_json::from_str(&text).unwrap();
+        let mut fresh = monitor();
+        assert_eq!(fresh.restore(back.clone()), Ok(1));
+        assert_eq!(fresh.snapshot(), snap);
+        let mut other = monitor();
+        other.zones.reverse();
+        assert!(other.restore(back).is_err());
+        assert_eq!(other.trip_count(), 0);
     }
 
     fn arm_with(arm: &crate::command::Envelope, destination: &str) -> crate::command::Envelope {

@@ -51,7 +51,7 @@ pub const MAX_TRIP_SEALS: usize = 4;
 pub const MAX_ZONES_INSIDE: usize = 4;
 
 /// Thresholds of the detectors. Defaults are for road freight; every one is configuration.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MonitorConfig {
     /// Fixes outside (or inside, for the return) needed to confirm a deviation or return.
     pub confirm_fixes: u8,
@@ -110,7 +110,7 @@ pub struct Geography<'a> {
 }
 
 /// What an officer arms: the trip's identity and its route.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TripPlan {
     /// Customs declaration (transit document) number.
     pub declaration: Declaration,
@@ -154,7 +154,7 @@ impl fmt::Display for TripError {
 
 impl core::error::Error for TripError {}
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 enum Route {
     /// Inside the corridor (or not yet located).
     On,
@@ -164,7 +164,7 @@ enum Route {
     Deviated { since: Timestamp, back: u8 },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 struct ZoneSlot {
     zone: u16,
     entered_at: Timestamp,
@@ -173,7 +173,7 @@ struct ZoneSlot {
     overstay_reported: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 struct StopState {
     anchor: LatLon,
     since: Timestamp,
@@ -190,7 +190,7 @@ type PendingJump = (
 );
 
 /// The state of one armed (or disarmed) trip. See the module docs.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TripMonitor {
     plan: TripPlan,
     disarmed: bool,
@@ -1177,5 +1177,50 @@ mod tests {
             }
         });
         assert_eq!(types(&out), ["transit.overdue"]);
+    }
+
+    #[test]
+    fn test_state_survives_a_restart_mid_deviation() {
+        let w = world();
+        let mut m = armed(&w);
+        let off = |i: i64| if (20..40).contains(&i) { 0.0045 } else { 0.0 };
+        // Up to fix 29: the deviation is confirmed; then the gateway restarts from a
+        // snapshot and the rest of the drive continues on the restored state.
+        let mut before = StdVec::new();
+        with(&w, |g| {
+            for i in 0..30i64 {
+                let lon = 30.0 + i as f64 * 100.0 / 111_319.49;
+                m.on_fix(
+                    g,
+                    &fix(i * 10, off(i), lon),
+                    Timestamp::from_unix_seconds(T0 + i * 10),
+                    |e| before.push(e),
+                );
+            }
+        });
+        let snapshot = serde_json::to_string(&m).unwrap();
+        let mut restored: TripMonitor = serde_json::from_str(&snapshot).unwrap();
+        assert_eq!(restored, m);
+        assert!(restored.is_deviated());
+        let mut after = StdVec::new();
+        with(&w, |g| {
+            for i in 30..60i64 {
+                let lon = 30.0 + i as f64 * 100.0 / 111_319.49;
+                restored.on_fix(
+                    g,
+                    &fix(i * 10, off(i), lon),
+                    Timestamp::from_unix_seconds(T0 + i * 10),
+                    |e| after.push(e),
+                );
+            }
+        });
+        let route = |v: &[Event]| -> StdVec<&'static str> {
+            types(v)
+                .into_iter()
+                .filter(|t| t.starts_with("route"))
+                .collect()
+        };
+        assert_eq!(route(&before), ["route.deviation"]);
+        assert_eq!(route(&after), ["route.returned"]);
     }
 }
