@@ -979,16 +979,22 @@ mod tests {
         fixes: i64,
         lat_at: impl Fn(i64) -> f64,
     ) -> StdVec<Event> {
+        drive_range(w, m, 0..fixes, lat_at)
+    }
+
+    /// As [`drive`], for fixes number `range` only.
+    fn drive_range(
+        w: &World,
+        m: &mut TripMonitor,
+        range: core::ops::Range<i64>,
+        lat_at: impl Fn(i64) -> f64,
+    ) -> StdVec<Event> {
         let mut out = StdVec::new();
         with(w, |g| {
-            for i in 0..fixes {
+            for i in range {
                 let lon = 30.0 + i as f64 * 100.0 / 111_319.49;
-                m.on_fix(
-                    g,
-                    &fix(i * 10, lat_at(i), lon),
-                    Timestamp::from_unix_seconds(T0 + i * 10),
-                    |e| out.push(e),
-                );
+                let now = Timestamp::from_unix_seconds(T0 + i * 10);
+                m.on_fix(g, &fix(i * 10, lat_at(i), lon), now, |e| out.push(e));
             }
         });
         out
@@ -1186,34 +1192,12 @@ mod tests {
         let off = |i: i64| if (20..40).contains(&i) { 0.0045 } else { 0.0 };
         // Up to fix 29: the deviation is confirmed; then the gateway restarts from a
         // snapshot and the rest of the drive continues on the restored state.
-        let mut before = StdVec::new();
-        with(&w, |g| {
-            for i in 0..30i64 {
-                let lon = 30.0 + i as f64 * 100.0 / 111_319.49;
-                m.on_fix(
-                    g,
-                    &fix(i * 10, off(i), lon),
-                    Timestamp::from_unix_seconds(T0 + i * 10),
-                    |e| before.push(e),
-                );
-            }
-        });
+        let before = drive_range(&w, &mut m, 0..30, off);
         let snapshot = serde_json::to_string(&m).unwrap();
         let mut restored: TripMonitor = serde_json::from_str(&snapshot).unwrap();
         assert_eq!(restored, m);
         assert!(restored.is_deviated());
-        let mut after = StdVec::new();
-        with(&w, |g| {
-            for i in 30..60i64 {
-                let lon = 30.0 + i as f64 * 100.0 / 111_319.49;
-                restored.on_fix(
-                    g,
-                    &fix(i * 10, off(i), lon),
-                    Timestamp::from_unix_seconds(T0 + i * 10),
-                    |e| after.push(e),
-                );
-            }
-        });
+        let after = drive_range(&w, &mut restored, 30..60, off);
         let route = |v: &[Event]| -> StdVec<&'static str> {
             types(v)
                 .into_iter()
