@@ -128,10 +128,24 @@ enum Leg {
     Drive { to_m: f64, offset: fn(f64) -> f64 },
     /// Stand for this many seconds.
     Stop { secs: i64 },
+    /// Drive on for this many seconds without a fix: jammed (satellites tracked at
+    /// 20 dB-Hz instead of 42) or shaded (no satellite in view, as in a tunnel).
+    Outage { secs: i64, jammed: bool },
+}
+
+/// What the receiver says about a fix.
+#[derive(Clone, Copy, PartialEq)]
+enum Sky {
+    /// A 3D fix, eight satellites at 42 dB-Hz.
+    Clear,
+    /// No fix, eight satellites tracked at 20 dB-Hz.
+    Jammed,
+    /// No fix, no satellite in view.
+    Shaded,
 }
 
 struct Trip {
-    fixes: Vec<(i64, LatLon, f64, f64)>, // (unix s, position, speed m/s, course)
+    fixes: Vec<(i64, LatLon, f64, f64, Sky)>, // (unix s, position, speed m/s, course, sky)
 }
 
 fn centre(_: f64) -> f64 {
@@ -153,7 +167,7 @@ fn generate(
     let (mut t, mut s) = (START, 0.0f64);
     let mut fixes = Vec::new();
     let mut n = 0u64;
-    let mut emit = |t: i64, s: f64, off: f64, v: f64, fixes: &mut Vec<_>| {
+    let mut emit = |t: i64, s: f64, off: f64, v: f64, sky: Sky, fixes: &mut Vec<_>| {
         n += 1;
         let mut off = off + rng.signed() * noise;
         let along = rng.signed() * noise;
@@ -161,13 +175,13 @@ fn generate(
             off += 300.0 * rng.signed().signum();
         }
         let (p, course) = route.at(s + along, off);
-        fixes.push((t, p, v, course));
+        fixes.push((t, p, v, course, sky));
     };
     for leg in legs {
         match *leg {
             Leg::Drive { to_m, offset } => {
                 while s < to_m.min(route.length()) {
-                    emit(t, s, offset(s), speed, &mut fixes);
+                    emit(t, s, offset(s), speed, Sky::Clear, &mut fixes);
                     s += speed * interval as f64;
                     t += interval;
                 }
@@ -175,7 +189,16 @@ fn generate(
             Leg::Stop { secs } => {
                 let end = t + secs;
                 while t < end {
-                    emit(t, s, 0.0, 0.0, &mut fixes);
+                    emit(t, s, 0.0, 0.0, Sky::Clear, &mut fixes);
+                    t += interval;
+                }
+            }
+            Leg::Outage { secs, jammed } => {
+                let end = t + secs;
+                let sky = if jammed { Sky::Jammed } else { Sky::Shaded };
+                while t < end {
+                    emit(t, s, 0.0, speed, sky, &mut fixes);
+                    s += speed * interval as f64;
                     t += interval;
                 }
             }
@@ -195,22 +218,44 @@ fn dm(v: f64, deg_width: usize) -> String {
     format!("{:0w$}{:08.5}", d as u32, m, w = deg_width)
 }
 
-/// RMC + GGA per fix, as a u-blox receiver would send them.
+/// RMC + GGA + GSV per fix, as a u-blox receiver would send them.
 fn nmea(trip: &Trip) -> String {
     let mut out = String::new();
-    for &(t, p, v, course) in &trip.fixes {
+    for &(t, p, v, course, sky) in &trip.fixes {
         let (days, secs) = (t.div_euclid(86_400), t.rem_euclid(86_400));
         let (y, mo, d) = civil(days);
         let hms = format!("{:02}{:02}{:02}.00", secs / 3600, secs / 60 % 60, secs % 60);
-        let lat = format!("{},{}", dm(p.lat, 2), if p.lat < 0.0 { 'S' } else { 'N' });
-        let lon = format!("{},{}", dm(p.lon, 3), if p.lon < 0.0 { 'W' } else { 'E' });
-        let rmc = format!(
-            "GPRMC,{hms},A,{lat},{lon},{:.2},{course:.1},{d:02}{mo:02}{:02},,,A",
-            v / 0.514_444,
-            y % 100
-        );
-        let gga = format!("GPGGA,{hms},{lat},{lon},1,10,0.9,1200.0,M,-12.0,M,,");
-        for s in [rmc, gga] {
+        let date = format!("{d:02}{mo:02}{:02}", y % 100);
+        let mut sentences = Vec::new();
+        if sky == Sky::Clear {
+            let lat = format!("{},{}", dm(p.lat, 2), if p.lat < 0.0 { 'S' } else { 'N' });
+            let lon = format!("{},{}", dm(p.lon, 3), if p.lon < 0.0 { 'W' } else { 'E' });
+            let knots = v / 0.514_444;
+            sentences.push(format!(
+                "GPRMC,{hms},A,{lat},{lon},{knots:.2},{course:.1},{date},,,A"
+            ));
+            sentences.push(format!(
+                "GPGGA,{hms},{lat},{lon},1,08,0.9,1200.0,M,-12.0,M,,"
+            ));
+        } else {
+            sentences.push(format!("GPRMC,{hms},V,,,,,,,{date},,,N"));
+            sentences.push(format!("GPGGA,{hms},,,,,0,00,99.99,,,,,,"));
+        }
+        match sky {
+            Sky::Shaded => sentences.push("GPGSV,1,1,00".to_string()),
+            Sky::Clear | Sky::Jammed => {
+                let snr = if sky == Sky::Clear { 42 } else { 20 };
+                for part in 0..2 {
+                    let mut gsv = format!("GPGSV,2,{},08", part + 1);
+                    for k in 0..4 {
+                        let prn = part * 4 + k + 1;
+                        let _ = write!(gsv, ",{prn:02},{:02},{:03},{snr}", 20 + 5 * k, 45 * k);
+                    }
+                    sentences.push(gsv);
+                }
+            }
+        }
+        for s in sentences {
             let _ = write!(out, "${s}*{:02X}\r\n", nmea_checksum(&s));
         }
     }
@@ -514,7 +559,7 @@ fn a_seal_cut_100_km_before_the_destination_is_critical() {
     let gps = dir.join("gps.nmea");
     std::fs::write(&gps, nmea(&trip)).unwrap();
     let cut_s = route.length() - 100_000.0;
-    let &(t, p, _, _) = trip
+    let &(t, p, ..) = trip
         .fixes
         .iter()
         .find(|(t, ..)| (*t - START) as f64 * 25.0 >= cut_s)
@@ -663,4 +708,35 @@ fn broken_geometry_is_named_by_file_and_feature() {
         err.contains("zones.geojson: feature 2 (id \"bowtie\"): a polygon ring needs 3 to"),
         "{err}"
     );
+}
+
+#[test]
+fn jamming_is_told_from_a_tunnel() {
+    let legs = |jammed| {
+        [
+            Leg::Drive {
+                to_m: 200_000.0,
+                offset: centre,
+            },
+            Leg::Outage { secs: 300, jammed },
+            Leg::Drive {
+                to_m: 400_000.0,
+                offset: centre,
+            },
+        ]
+    };
+    let events = run("replay-jammed", 500.0, &legs(true), 30.0, &[]);
+    assert_eq!(alarms(&events), ["gps.jamming", "gps.restored"]);
+    let jam = events.iter().find(|e| e["type"] == "gps.jamming").unwrap();
+    assert_eq!(jam["severity"], "critical");
+    assert_eq!(jam["details"]["receiver_flag"], false);
+    assert!(jam["details"]["cn0_drop_db"].as_f64().unwrap() >= 20.0);
+    let events = run("replay-tunnel", 500.0, &legs(false), 30.0, &[]);
+    assert_eq!(alarms(&events), ["gps.lost", "gps.restored"]);
+    let lost = events.iter().find(|e| e["type"] == "gps.lost").unwrap();
+    let speed = lost["details"]["last_speed_mps"].as_f64().unwrap();
+    assert!((speed - 25.0).abs() < 0.01, "{speed}");
+    let restored = events.iter().find(|e| e["type"] == "gps.restored").unwrap();
+    let outage = restored["details"]["outage_s"].as_u64().unwrap();
+    assert!((300..=320).contains(&outage), "{outage}");
 }
