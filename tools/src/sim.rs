@@ -13,6 +13,8 @@
 
 use std::fmt::Write as _;
 
+use ects_firmware::time::Timestamp;
+
 /// A WGS 84 position, degrees.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LatLon {
@@ -312,29 +314,16 @@ pub fn generate(route: &Route, script: &Script) -> Vec<SimFix> {
     out
 }
 
-/// Days since 1970-01-01 to (year, month, day) (Howard Hinnant's algorithm).
-pub fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
+/// UTC calendar fields of `t` (Unix seconds): (year, month, day, hour, minute, second).
+fn civil(t: i64) -> (i64, u8, u8, u8, u8, u8) {
+    let (y, mo, d, h, mi, s, _) = Timestamp::from_unix_seconds(t).to_civil();
+    (y, mo, d, h, mi, s)
 }
 
 /// `t` (Unix seconds) as `YYYY-MM-DDTHH:MM:SSZ`.
 pub fn rfc3339(t: i64) -> String {
-    let (y, mo, d) = civil(t.div_euclid(86_400));
-    let s = t.rem_euclid(86_400);
-    format!(
-        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        s / 3600,
-        s / 60 % 60,
-        s % 60
-    )
+    let (y, mo, d, h, mi, s) = civil(t);
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
 }
 
 fn dm(v: f64, deg_width: usize) -> String {
@@ -350,9 +339,8 @@ fn checksum(body: &str) -> u8 {
 
 /// One epoch as a u-blox receiver sends it: RMC, GGA and GSV (CR LF line ends).
 pub fn nmea_epoch(f: &SimFix) -> String {
-    let (days, secs) = (f.t.div_euclid(86_400), f.t.rem_euclid(86_400));
-    let (y, mo, d) = civil(days);
-    let hms = format!("{:02}{:02}{:02}.00", secs / 3600, secs / 60 % 60, secs % 60);
+    let (y, mo, d, h, mi, s) = civil(f.t);
+    let hms = format!("{h:02}{mi:02}{s:02}.00");
     let date = format!("{d:02}{mo:02}{:02}", y % 100);
     let mut sentences = Vec::new();
     if f.sky == Sky::Clear {
@@ -405,14 +393,8 @@ pub enum LockState {
 
 /// A TeraTrack e-lock JSON report (one line, no line end) from `device` at `f`.
 pub fn teratrack_frame(device: &str, index: u32, f: &SimFix, state: LockState) -> String {
-    let (y, mo, d) = civil(f.t.div_euclid(86_400));
-    let s = f.t.rem_euclid(86_400);
-    let when = format!(
-        "{y:04}-{mo:02}-{d:02} {:02}:{:02}:{:02}",
-        s / 3600,
-        s / 60 % 60,
-        s % 60
-    );
+    let (y, mo, d, h, mi, s) = civil(f.t);
+    let when = format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}");
     let flag = |b: bool| if b { "1" } else { "0" };
     let cut = state == LockState::Cut;
     let open = state == LockState::Opened;
