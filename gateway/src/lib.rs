@@ -4,6 +4,7 @@
 //! `ects-firmware` monitor does). This library holds the pieces the `ects-gateway` binary
 //! wires together, so that integration tests can use them directly:
 //!
+//! - [`config`]: the service configuration (TOML), validated once.
 //! - [`board`]: board profiles (serial ports, GPIO lines, watchdog) from `boards/`.
 //! - [`command`]: commands from central, validated, answered and recorded.
 //! - [`payload`]: the bytes published for an event — JSON by default, CBOR for metered links.
@@ -16,6 +17,7 @@
 
 pub mod board;
 pub mod command;
+pub mod config;
 pub mod demo;
 pub mod journal;
 pub mod payload;

@@ -62,6 +62,15 @@ enum Command {
         #[arg(long)]
         journal: Option<PathBuf>,
     },
+    /// Validate a service configuration without starting anything: exit 0 with a one-line
+    /// summary, or exit 2 with the file, key and what was expected.
+    CheckConfig {
+        /// The configuration file (TOML, see docs/operations.md).
+        file: PathBuf,
+        /// Board profile; overrides `[gateway] board`.
+        #[arg(long)]
+        board: Option<String>,
+    },
     /// Board profiles: list, show, or check a profile file.
     Board {
         #[command(subcommand)]
@@ -176,6 +185,18 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 summary.accepted, summary.rejected, summary.events
             );
             Ok(ExitCode::SUCCESS)
+        }
+        Command::CheckConfig { file, board } => {
+            match ects_gateway::config::Config::from_file(&file, board.as_deref()) {
+                Ok(config) => {
+                    writeln!(out, "{}", config.summary())?;
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    Ok(ExitCode::from(2))
+                }
+            }
         }
         Command::Board { action } => {
             match action {
