@@ -26,7 +26,7 @@ use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ects_firmware::event::{GatewayId, SourceName};
+use ects_firmware::event::{GatewayId, Protocol, SourceName};
 use serde::Deserialize;
 
 use crate::board::Board;
@@ -161,44 +161,17 @@ pub enum SourceKind {
     Tcp,
 }
 
-/// The wire protocol a source speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Protocol {
-    /// NMEA 0183 GPS receiver.
-    Nmea,
-    /// u-blox UBX GPS receiver.
-    Ubx,
-    /// Jointech JT600/JT701/JT709 e-locks.
-    Jt600,
-    /// JT/T 808 e-locks.
-    Jt808,
-    /// `##S` e-seals.
-    Eseal,
-    /// TeraTrack e-locks.
-    Teratrack,
-    /// ECTS Edge native seal readers.
-    Native,
+/// Whether a source protocol is a GPS receiver's (not a seal's).
+pub fn is_gps(protocol: Protocol) -> bool {
+    matches!(protocol, Protocol::Nmea | Protocol::Ubx)
 }
 
-impl Protocol {
-    /// The name used in the config and in events.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Protocol::Nmea => "nmea",
-            Protocol::Ubx => "ubx",
-            Protocol::Jt600 => "jt600",
-            Protocol::Jt808 => "jt808",
-            Protocol::Eseal => "eseal",
-            Protocol::Teratrack => "teratrack",
-            Protocol::Native => "native",
-        }
-    }
-
-    /// Whether the protocol is a GPS receiver's (not a seal's).
-    pub fn is_gps(self) -> bool {
-        matches!(self, Protocol::Nmea | Protocol::Ubx)
-    }
+/// The name of a protocol as written in the config and in events.
+pub fn protocol_name(protocol: Protocol) -> String {
+    serde_json::to_value(protocol)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 /// A validated configuration. See the module documentation for its invariants.
@@ -599,6 +572,15 @@ impl Check<'_> {
             "inputs",
         )?;
         let queue = NonZeroUsize::new(queue as usize).unwrap_or(NonZeroUsize::MIN);
+        if matches!(s.protocol, Protocol::Gpio | Protocol::Gateway) {
+            return Err(self.invalid(
+                key("protocol"),
+                format!(
+                    "expected nmea, ubx, jt600, jt808, eseal, teratrack or native, found {}",
+                    protocol_name(s.protocol)
+                ),
+            ));
+        }
         let transport = match s.kind {
             SourceKind::Serial => {
                 for (field, set) in [
@@ -673,10 +655,10 @@ impl Check<'_> {
                         ));
                     }
                 }
-                if s.protocol.is_gps() {
+                if is_gps(s.protocol) {
                     return Err(self.invalid(
                         key("protocol"),
-                        format!("expected a seal protocol for a tcp source (jt600, jt808, eseal, teratrack, native), found {}", s.protocol.as_str()),
+                        format!("expected a seal protocol for a tcp source (jt600, jt808, eseal, teratrack, native), found {}", protocol_name(s.protocol)),
                     ));
                 }
                 let listen = s.listen.ok_or_else(|| {

@@ -142,7 +142,11 @@ fn test_broken_configs_name_file_key_and_expectation() {
         ),
         (
             edit("protocol = \"nmea\"", "protocol = \"nmea0183\""),
-            "gw.toml: key `sources[0].protocol`: unknown variant `nmea0183`, expected one of `nmea`, `ubx`, `jt600`, `jt808`, `eseal`, `teratrack`, `native` (line 14)",
+            "gw.toml: key `sources[0].protocol`: unknown variant `nmea0183`, expected one of `nmea`, `ubx`, `jt600`, `jt808`, `eseal`, `teratrack`, `native`, `gpio`, `gateway` (line 14)",
+        ),
+        (
+            edit("protocol = \"nmea\"", "protocol = \"gpio\""),
+            "gw.toml: key `sources[0].protocol`: expected nmea, ubx, jt600, jt808, eseal, teratrack or native, found gpio",
         ),
         (
             edit("kind = \"serial\"", "kind = \"usb\""),
