@@ -8,6 +8,8 @@
 //! - [`board`]: board profiles (serial ports, GPIO lines, watchdog) from `boards/`.
 //! - [`command`]: commands from central, validated, answered and recorded.
 //! - [`payload`]: the bytes published for an event — JSON by default, CBOR for metered links.
+//! - [`position`]: fixes into `position` events, thinned (data frugality).
+//! - [`service`]: `ects-gateway run`: sources → stage → journal → uplink, systemd integration.
 //! - [`uplink`]: delivery of the journal to the central broker over MQTT, at least once.
 //! - [`tls`]: TLS to the broker (rustls, the administration's CA, mutual TLS).
 //! - [`topic`]: the MQTT topic layout (`ects/v1/{gateway}/…`), see `docs/mqtt.md`.
@@ -21,6 +23,8 @@ pub mod config;
 pub mod demo;
 pub mod journal;
 pub mod payload;
+pub mod position;
+pub mod service;
 pub mod tls;
 pub mod topic;
 pub mod uplink;

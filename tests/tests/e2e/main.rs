@@ -12,3 +12,6 @@ mod seal;
 mod uplink;
 // Mutual TLS between the uplink and a real mosquitto, certificates made in the test.
 mod tls;
+// `ects-gateway run`: PTYs as serial devices, a TCP e-lock, a real mosquitto, SIGTERM,
+// unplug/replug, a flooded port, systemd notifications; `check-config`.
+mod service;
