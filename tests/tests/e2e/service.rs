@@ -514,3 +514,39 @@ fn test_check_config() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The systemd unit asks for what the service provides (readiness, watchdog pings, a
+/// bounded stop, exit 2 for a bad config) and keeps its hardening.
+#[test]
+fn test_systemd_unit() {
+    let unit = std::fs::read_to_string(repo_root().join("deploy/ects-gateway.service")).unwrap();
+    let lines: BTreeSet<&str> = unit.lines().map(str::trim).collect();
+    for want in [
+        "Type=notify",
+        "Restart=always",
+        "RestartPreventExitStatus=2",
+        "WatchdogSec=20",
+        "TimeoutStopSec=10",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "StateDirectory=ects",
+        "ReadWritePaths=/var/lib/ects",
+        "SupplementaryGroups=dialout gpio",
+        "CapabilityBoundingSet=",
+        "DevicePolicy=closed",
+    ] {
+        assert!(
+            lines.contains(want),
+            "deploy/ects-gateway.service lacks `{want}`"
+        );
+    }
+    let exec = unit.lines().find(|l| l.starts_with("ExecStart=")).unwrap();
+    assert!(
+        exec.contains(" run --config /etc/ects/gateway.toml"),
+        "{exec}"
+    );
+    // The stop the unit waits for is longer than the gateway's own budget.
+    assert!(ects_gateway::service::SHUTDOWN_BUDGET < Duration::from_secs(10));
+    // Pings every WatchdogSec / 2 = 10 s; a stalled pipeline is noticed well before.
+    assert!(ects_gateway::service::STALL < Duration::from_secs(10));
+}
