@@ -473,6 +473,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn test_overload_is_reported_once_per_batch_with_its_worst() {
+        let (_tx, rx) = mpsc::channel(1);
+        let stats = Arc::new(SourceStats::default());
+        stats.overload.store(7, Ordering::Relaxed);
+        stats.overload_alarm.store(true, Ordering::Relaxed);
+        let queues = vec![Queue {
+            rx,
+            stats: stats.clone(),
+            name: ects_firmware::event::SourceName::new("noisy").unwrap(),
+        }];
+        let mut out = Vec::new();
+        overload_reports(&queues, &mut out);
+        overload_reports(&queues, &mut out);
+        assert_eq!(out.len(), 1, "counters are taken, not re-reported");
+        let EventKind::GatewayDropped(d) = &out[0].kind else {
+            panic!("{:?}", out[0].kind)
+        };
+        assert_eq!(
+            (d.count, d.reason, d.worst),
+            (7, DropReason::Overload, Severity::Critical)
+        );
+        assert_eq!(out[0].severity, Severity::Critical);
+        assert_eq!(out[0].device.as_ref().unwrap().id.as_str(), "noisy");
+    }
+
+    #[test]
     fn test_health_goes_stale_without_beats() {
         let h = Health::default();
         h.beat();

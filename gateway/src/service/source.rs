@@ -271,3 +271,45 @@ async fn connection(
         tracing::debug!(source = %link.name, %peer, reason = %why, "device disconnected");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use ects_firmware::seal::{Alarm, SealReport};
+    use ects_firmware::text::Text;
+
+    use super::*;
+
+    #[test]
+    fn test_a_full_queue_drops_and_counts_without_waiting() {
+        let (tx, mut rx) = mpsc::channel(1);
+        let (_stop_tx, stop) = watch::channel(false);
+        let name = SourceName::new("locks").unwrap();
+        let link = Link {
+            name: name.clone(),
+            protocol: Protocol::Jt600,
+            tx,
+            stats: Arc::new(SourceStats::default()),
+            wake: Arc::new(Notify::new()),
+            stop,
+        };
+        let mut report = SealReport::new(
+            Protocol::Jt600,
+            Text::new("1").unwrap(),
+            Text::new("U06").unwrap(),
+        );
+        report.alarms.insert(Alarm::Cut);
+        let mut out = Output::default();
+        for _ in 0..3 {
+            out.inputs.push(Input::Seal {
+                source: name.clone(),
+                report: report.clone(),
+            });
+        }
+        link.deliver(&mut out);
+        assert!(out.inputs.is_empty());
+        assert_eq!(link.stats.overload.load(Ordering::Relaxed), 2);
+        assert!(link.stats.overload_alarm.load(Ordering::Relaxed));
+        assert!(rx.try_recv().is_ok());
+        assert!(rx.try_recv().is_err());
+    }
+}
