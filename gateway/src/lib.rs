@@ -14,6 +14,7 @@
 //! - [`tls`]: TLS to the broker (rustls, the administration's CA, mutual TLS).
 //! - [`topic`]: the MQTT topic layout (`ects/v1/{gateway}/…`), see `docs/mqtt.md`.
 //! - [`journal`]: the store-and-forward journal on local storage (`docs/journal.md`).
+//! - [`gpio`]: the unit's status LED, buzzer and enclosure tamper switch.
 //! - [`demo`]: the newcomer's demo pipeline: a recorded GPS capture through the decoder into
 //!   published-form events.
 
@@ -21,6 +22,7 @@ pub mod board;
 pub mod command;
 pub mod config;
 pub mod demo;
+pub mod gpio;
 pub mod journal;
 pub mod payload;
 pub mod position;

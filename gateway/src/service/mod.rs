@@ -42,6 +42,7 @@ use tokio::sync::{Notify, mpsc, watch};
 
 use crate::command::NoTripRegistry;
 use crate::config::{Config, Transport, is_gps};
+use crate::gpio::{CdevPanel, LogPanel, Panel, PanelIo, PanelState};
 use crate::journal::event_log::EventLog;
 use crate::journal::fs::ProductionFilesystem;
 use crate::journal::{Journal, JournalConfig, JournalError};
@@ -145,20 +146,33 @@ struct Queue {
     name: ects_firmware::event::SourceName,
 }
 
-/// Files `events` in the journal and wakes the uplink.
-fn file(log: &Mutex<EventLog<ProductionFilesystem>>, wake: &Notify, events: &mut Vec<Event>) {
-    if events.is_empty() {
-        return;
-    }
-    {
-        let mut log = lock(log);
-        for e in events.drain(..) {
-            if let Err(err) = log.append(e, Instant::now()) {
-                tracing::error!(error = %err, "an event could not be journaled");
+/// Where the stage task's events go: the journal, the uplink's wake-up, the panel.
+#[derive(Clone)]
+struct Sink {
+    log: Arc<Mutex<EventLog<ProductionFilesystem>>>,
+    wake_uplink: Arc<Notify>,
+    panel: Arc<PanelState>,
+}
+
+impl Sink {
+    /// Files `events` in the journal and wakes the uplink; critical ones sound the panel.
+    fn file(&self, events: &mut Vec<Event>) {
+        if events.is_empty() {
+            return;
+        }
+        {
+            let mut log = lock(&self.log);
+            for e in events.drain(..) {
+                if e.severity == Severity::Critical {
+                    self.panel.alarms.fetch_add(1, Ordering::Relaxed);
+                }
+                if let Err(err) = log.append(e, Instant::now()) {
+                    tracing::error!(error = %err, "an event could not be journaled");
+                }
             }
         }
+        self.wake_uplink.notify_one();
     }
-    wake.notify_one();
 }
 
 /// `gateway.dropped` (overload) for what each source had to drop since the last call.
@@ -201,12 +215,12 @@ fn overload_reports(queues: &[Queue], out: &mut Vec<Event>) {
 async fn pipeline(
     mut stage: Box<dyn Stage>,
     mut queues: Vec<Queue>,
-    log: Arc<Mutex<EventLog<ProductionFilesystem>>>,
-    wake_uplink: Arc<Notify>,
+    sink: Sink,
     wake: Arc<Notify>,
     health: Arc<Health>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let panel = sink.panel.clone();
     let mut out = Vec::new();
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -217,6 +231,19 @@ async fn pipeline(
             for _ in 0..BURST {
                 match q.rx.try_recv() {
                     Ok(input) => {
+                        match &input {
+                            Input::SourceLost { .. } => {
+                                panel.sources_lost.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Input::SourceRestored { .. } => {
+                                let _ = panel.sources_lost.fetch_update(
+                                    Ordering::Relaxed,
+                                    Ordering::Relaxed,
+                                    |n| Some(n.saturating_sub(1)),
+                                );
+                            }
+                            _ => {}
+                        }
                         stage.on_input(input, crate::wall_clock(), &mut out);
                         busy = true;
                     }
@@ -229,7 +256,7 @@ async fn pipeline(
             stage.tick(crate::wall_clock(), &mut out);
             last_tick = Instant::now();
         }
-        file(&log, &wake_uplink, &mut out);
+        sink.file(&mut out);
         health.beat();
         let stopping = *stop.borrow();
         if stopping && !busy {
@@ -247,7 +274,31 @@ async fn pipeline(
     }
     stage.tick(crate::wall_clock(), &mut out);
     overload_reports(&queues, &mut out);
-    file(&log, &wake_uplink, &mut out);
+    sink.file(&mut out);
+}
+
+/// The panel task: LED, buzzer and tamper switch every [`crate::gpio::PERIOD`]; an
+/// opening of the enclosure becomes an input. LED and buzzer are turned off at stop.
+async fn panel(mut io: Box<dyn PanelIo>, state: Arc<PanelState>, mut link: Link) {
+    let start = Instant::now();
+    let mut panel = Panel::new(state);
+    let mut period = tokio::time::interval(crate::gpio::PERIOD);
+    period.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut stop = link.stop.clone();
+    loop {
+        tokio::select! {
+            _ = period.tick() => {}
+            _ = stop.wait_for(|s| *s) => break,
+        }
+        let t_ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        if panel.step(io.as_mut(), t_ms) {
+            tracing::warn!("enclosure opened");
+            let source = link.name.clone();
+            link.control(Input::EnclosureOpened { source }).await;
+        }
+    }
+    io.set_led(false);
+    io.set_buzzer(false);
 }
 
 /// Reads the first line of the MQTT password file.
@@ -318,7 +369,13 @@ pub async fn run(
         tracing::warn!("the previous run did not shut down cleanly");
     }
     let wake_uplink = Arc::new(Notify::new());
-    file(&log, &wake_uplink, &mut vec![started]);
+    let panel_state = Arc::new(PanelState::default());
+    let sink = Sink {
+        log: log.clone(),
+        wake_uplink: wake_uplink.clone(),
+        panel: panel_state.clone(),
+    };
+    sink.file(&mut vec![started]);
 
     let uplink_cfg = uplink_config(&config)?;
     let (uplink_stop, uplink_stop_rx) = watch::channel(StopWhen::Never);
@@ -362,14 +419,42 @@ pub async fn run(
             } => tokio::spawn(source::tcp(link, *listen, *max_connections)),
         });
     }
+    {
+        let (tx, rx) = mpsc::channel(8);
+        let name =
+            ects_firmware::event::SourceName::new("enclosure").unwrap_or_else(|_| unreachable!());
+        queues.push(Queue {
+            rx,
+            stats: Arc::new(SourceStats::default()),
+            name: name.clone(),
+        });
+        let link = Link {
+            name,
+            protocol: Protocol::Gpio,
+            tx,
+            stats: Arc::new(SourceStats::default()),
+            wake: wake.clone(),
+            stop: stop_rx.clone(),
+        };
+        let io: Box<dyn PanelIo> = match config.board.as_ref().and_then(|b| b.gpio.as_ref()) {
+            None => Box::new(LogPanel),
+            Some(gpio) => match CdevPanel::open(gpio) {
+                Ok(p) => Box::new(p),
+                Err(e) => {
+                    tracing::error!(error = %e, "GPIO unavailable: no status LED, buzzer or tamper switch");
+                    Box::new(LogPanel)
+                }
+            },
+        };
+        sources.push(tokio::spawn(panel(io, panel_state.clone(), link)));
+    }
     let health = Arc::new(Health::default());
     health.beat();
     let (stop_pipeline, pipeline_stop_rx) = watch::channel(false);
     let mut pipeline = tokio::spawn(pipeline(
         stage,
         queues,
-        log.clone(),
-        wake_uplink.clone(),
+        sink,
         wake,
         health.clone(),
         pipeline_stop_rx,
@@ -377,6 +462,7 @@ pub async fn run(
 
     let notifier = Notifier::from_env();
     notifier.notify("READY=1");
+    panel_state.ready.store(true, Ordering::Relaxed);
     tracing::info!(gateway = %config.gateway, sources = config.sources.len(), "gateway running");
     let ping_every = notifier
         .watchdog()
@@ -390,6 +476,7 @@ pub async fn run(
         tokio::select! {
             () = &mut shutdown => break,
             _ = ping.tick() => {
+                panel_state.stuck.store(!health.healthy(), Ordering::Relaxed);
                 if health.healthy() {
                     if stalled {
                         tracing::info!("pipeline is making progress again");

@@ -88,7 +88,7 @@ impl Link {
     }
 
     /// Queues a loss or return, waiting for room (unless the service stops).
-    async fn control(&mut self, input: Input) {
+    pub(crate) async fn control(&mut self, input: Input) {
         let tx = self.tx.clone();
         tokio::select! {
             _ = tx.send(input) => self.wake.notify_one(),

@@ -22,7 +22,7 @@ use std::collections::HashMap;
 
 pub use ects_firmware::event::SourceName;
 use ects_firmware::event::{
-    DeviceRef, Event, EventKind, PositionReport, Protocol, SourceLost, SourceRestored,
+    DeviceRef, Event, EventKind, NoDetails, PositionReport, Protocol, SourceLost, SourceRestored,
 };
 use ects_firmware::nmea::fix::Fix;
 use ects_firmware::seal::SealReport;
@@ -65,6 +65,11 @@ pub enum Input {
         /// How long it was gone.
         outage: Duration,
     },
+    /// The unit's own enclosure tamper switch opened (debounced, once per opening).
+    EnclosureOpened {
+        /// The panel input that saw it (`enclosure`).
+        source: SourceName,
+    },
 }
 
 impl Input {
@@ -74,7 +79,8 @@ impl Input {
             Input::Fix { source, .. }
             | Input::Seal { source, .. }
             | Input::SourceLost { source }
-            | Input::SourceRestored { source, .. } => source,
+            | Input::SourceRestored { source, .. }
+            | Input::EnclosureOpened { source } => source,
         }
     }
 }
@@ -143,6 +149,14 @@ impl Stage for PassThrough {
                     EventKind::SourceLost(SourceLost { source }),
                     now,
                 ));
+            }
+            Input::EnclosureOpened { source } => {
+                let mut e = Event::new(EventKind::EnclosureOpened(NoDetails {}), now);
+                e.device = Text::new(source.as_str()).ok().map(|id| DeviceRef {
+                    protocol: Protocol::Gpio,
+                    id,
+                });
+                out.push(e);
             }
             Input::SourceRestored { source, outage } => {
                 let outage_s = u32::try_from(outage.as_secs().max(0)).unwrap_or(u32::MAX);
@@ -260,6 +274,13 @@ mod tests {
             &mut out,
         );
         st.on_input(
+            Input::EnclosureOpened {
+                source: name("enclosure"),
+            },
+            now,
+            &mut out,
+        );
+        st.on_input(
             Input::SourceRestored {
                 source: name("gps"),
                 outage: Duration::from_secs(3),
@@ -272,10 +293,13 @@ mod tests {
             [
                 EventType::SealTampered,
                 EventType::SourceLost,
+                EventType::EnclosureOpened,
                 EventType::SourceRestored
             ]
         );
-        let EventKind::SourceRestored(r) = &out[2].kind else {
+        assert_eq!(out[2].severity, ects_firmware::event::Severity::Critical);
+        assert_eq!(out[2].device.as_ref().unwrap().protocol, Protocol::Gpio);
+        let EventKind::SourceRestored(r) = &out[3].kind else {
             panic!()
         };
         assert_eq!(r.outage_s, 3);
