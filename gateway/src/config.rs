@@ -31,6 +31,8 @@ use serde::Deserialize;
 
 use crate::board::Board;
 use crate::payload::Encoding;
+use crate::seal_keys::{SealKeys, parse_keys};
+use crate::service::wire::MAX_SEALS;
 use crate::tls::TlsSettings;
 
 /// Where the service keeps its state when the config does not say.
@@ -149,6 +151,8 @@ pub struct RawSource {
     pub max_connections: Option<usize>,
     /// Inputs queued between this source and the pipeline at most.
     pub queue: Option<usize>,
+    /// Native seal keys, one `SEAL=KEY` a line (protocol `native` only).
+    pub keys_file: Option<PathBuf>,
 }
 
 /// How a source is attached.
@@ -244,6 +248,8 @@ pub struct SourceConfig {
     pub transport: Transport,
     /// Inputs queued towards the pipeline at most.
     pub queue: NonZeroUsize,
+    /// Native seal keys (empty for other protocols).
+    pub keys: SealKeys,
 }
 
 /// How a validated source is attached.
@@ -438,6 +444,37 @@ impl Check<'_> {
         Ok(())
     }
 
+    /// Reads a native keys file: absolute, not readable by others, well-formed.
+    fn keys(&self, key: &str, path: &Path) -> Result<SealKeys, ConfigError> {
+        use std::os::unix::fs::PermissionsExt;
+        self.absolute(key, path)?;
+        let meta = std::fs::metadata(path)
+            .map_err(|e| self.invalid(key, format!("cannot read {}: {e}", path.display())))?;
+        if meta.permissions().mode() & 0o004 != 0 {
+            return Err(self.invalid(
+                key,
+                format!(
+                    "{} is readable by others: expected mode 0640 or 0600 (it holds seal keys)",
+                    path.display()
+                ),
+            ));
+        }
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| self.invalid(key, format!("cannot read {}: {e}", path.display())))?;
+        let keys =
+            parse_keys(&text).map_err(|e| self.invalid(key, format!("{}: {e}", path.display())))?;
+        if keys.0.len() > MAX_SEALS {
+            return Err(self.invalid(
+                key,
+                format!(
+                    "expected at most {MAX_SEALS} seal keys, found {}",
+                    keys.0.len()
+                ),
+            ));
+        }
+        Ok(keys)
+    }
+
     fn text(&self, key: &str, v: &str, max: usize, what: &str) -> Result<(), ConfigError> {
         if v.trim().is_empty() || v.len() > max || v.chars().any(char::is_control) {
             return Err(self.invalid(
@@ -581,6 +618,13 @@ impl Check<'_> {
                 ),
             ));
         }
+        let keys = match &s.keys_file {
+            None => SealKeys::default(),
+            Some(_) if s.protocol != Protocol::Native => {
+                return Err(self.invalid(key("keys_file"), "only for protocol = \"native\""));
+            }
+            Some(path) => self.keys(&key("keys_file"), path)?,
+        };
         let transport = match s.kind {
             SourceKind::Serial => {
                 for (field, set) in [
@@ -691,6 +735,7 @@ impl Check<'_> {
             protocol: s.protocol,
             transport,
             queue,
+            keys,
         })
     }
 }

@@ -10,6 +10,7 @@
 //! - [`payload`]: the bytes published for an event — JSON by default, CBOR for metered links.
 //! - [`position`]: fixes into `position` events, thinned (data frugality).
 //! - [`service`]: `ects-gateway run`: sources → stage → journal → uplink, systemd integration.
+//! - [`seal_keys`]: native seal-reader keys files.
 //! - [`uplink`]: delivery of the journal to the central broker over MQTT, at least once.
 //! - [`tls`]: TLS to the broker (rustls, the administration's CA, mutual TLS).
 //! - [`topic`]: the MQTT topic layout (`ects/v1/{gateway}/…`), see `docs/mqtt.md`.
@@ -26,6 +27,7 @@ pub mod gpio;
 pub mod journal;
 pub mod payload;
 pub mod position;
+pub mod seal_keys;
 pub mod service;
 pub mod tls;
 pub mod topic;

@@ -263,3 +263,55 @@ fn test_example_configs_validate() {
         assert!(c.uplink.tls.is_some(), "{name}: examples use TLS");
     }
 }
+
+#[test]
+fn test_native_keys_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("ects-config-keys-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("keys");
+    std::fs::write(
+        &file,
+        format!("# readers\n0042-000000001234={}\n", "11".repeat(32)),
+    )
+    .unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let native = |extra: &str| {
+        format!(
+            "{BASE}\n[[sources]]\nname = \"reader\"\nkind = \"serial\"\nprotocol = \"native\"\npath = \"/dev/ttyUSB0\"\nbaud = 115200\n{extra}"
+        )
+    };
+    let c = Config::from_toml(
+        "gw.toml",
+        &native(&format!("keys_file = \"{}\"\n", file.display())),
+        None,
+    )
+    .unwrap();
+    assert_eq!(c.sources[2].keys.0.len(), 1);
+    assert_eq!(format!("{:?}", c.sources[2].keys), "SealKeys(1 keys)");
+    assert_eq!(
+        err(&edit(
+            "baud = 9600",
+            &format!("baud = 9600\nkeys_file = \"{}\"", file.display())
+        )),
+        "gw.toml: key `sources[0].keys_file`: only for protocol = \"native\""
+    );
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert_eq!(
+        err(&native(&format!("keys_file = \"{}\"\n", file.display()))),
+        format!(
+            "gw.toml: key `sources[2].keys_file`: {} is readable by others: expected mode 0640 or 0600 (it holds seal keys)",
+            file.display()
+        )
+    );
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::write(&file, "7=12\n").unwrap();
+    assert_eq!(
+        err(&native(&format!("keys_file = \"{}\"\n", file.display()))),
+        format!(
+            "gw.toml: key `sources[2].keys_file`: {}: line 1: the key must be 64 hex digits (32 bytes)",
+            file.display()
+        )
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

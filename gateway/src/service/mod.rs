@@ -46,10 +46,12 @@ use crate::gpio::{CdevPanel, LogPanel, Panel, PanelIo, PanelState};
 use crate::journal::event_log::EventLog;
 use crate::journal::fs::ProductionFilesystem;
 use crate::journal::{Journal, JournalConfig, JournalError};
+use crate::seal_keys::SealKeys;
 use crate::uplink::{self, StopWhen, UplinkConfig, UplinkError};
 use notify::Notifier;
 use source::{Link, SourceStats};
 pub use stage::{Input, PassThrough, Stage};
+use wire::SourceState;
 
 /// Inputs taken from one source's queue before the next source gets its turn.
 pub const BURST: usize = 32;
@@ -401,6 +403,9 @@ pub async fn run(
             stats: stats.clone(),
             name: s.name.clone(),
         });
+        if s.protocol == Protocol::Native && s.keys.0.is_empty() {
+            tracing::warn!(source = %s.name, "native source without keys_file: every report will be reported as spoofed (unknown key)");
+        }
         let link = Link {
             name: s.name.clone(),
             protocol: s.protocol,
@@ -408,6 +413,8 @@ pub async fn run(
             stats,
             wake: wake.clone(),
             stop: stop_rx.clone(),
+            // Cannot fail: the configuration checked the number of keys.
+            state: SourceState::new(&s.keys).unwrap_or_else(|_| unreachable!()),
         };
         sources.push(match &s.transport {
             Transport::Serial { path, baud } => {
@@ -435,6 +442,7 @@ pub async fn run(
             stats: Arc::new(SourceStats::default()),
             wake: wake.clone(),
             stop: stop_rx.clone(),
+            state: SourceState::new(&SealKeys::default()).unwrap_or_else(|_| unreachable!()),
         };
         let io: Box<dyn PanelIo> = match config.board.as_ref().and_then(|b| b.gpio.as_ref()) {
             None => Box::new(LogPanel),

@@ -29,7 +29,7 @@ use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tokio_serial::SerialPortBuilderExt;
 
 use super::stage::{Input, SourceName};
-use super::wire::{Output, WireDecoder};
+use super::wire::{Output, SourceState, WireDecoder};
 
 /// How often a missing serial device or an unbindable listener is tried again.
 pub const RETRY: std::time::Duration = std::time::Duration::from_millis(250);
@@ -64,11 +64,13 @@ pub struct Link {
     pub wake: Arc<Notify>,
     /// Flips to `true` when the service stops.
     pub stop: watch::Receiver<bool>,
+    /// What the source's streams share (de-duplication, native seal keys and counters).
+    pub state: Arc<SourceState>,
 }
 
 impl Link {
     fn decoder(&self) -> Option<WireDecoder> {
-        WireDecoder::new(self.name.clone(), self.protocol)
+        WireDecoder::new(self.name.clone(), self.protocol, self.state.clone())
     }
 
     /// Queues data inputs without waiting; a full queue drops and counts.
@@ -291,6 +293,7 @@ mod tests {
             stats: Arc::new(SourceStats::default()),
             wake: Arc::new(Notify::new()),
             stop,
+            state: SourceState::new(&crate::seal_keys::SealKeys::default()).unwrap(),
         };
         let mut report = SealReport::new(
             Protocol::Jt600,

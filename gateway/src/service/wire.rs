@@ -3,8 +3,11 @@
 //!
 //! One [`WireDecoder`] per serial port or TCP connection holds that stream's state: the
 //! protocol's framer (bounded: a frame start without an end within the protocol's largest
-//! frame is dropped and scanning resumes), the NMEA epoch assembler, the native seal
-//! verifier, and the de-duplication of resent seal reports.
+//! frame is dropped and scanning resumes) and the NMEA epoch assembler. What must survive a
+//! reconnect is per source, in [`SourceState`], shared by all its streams: the
+//! de-duplication of resent seal reports (a device that reconnects resends) and the native
+//! seal verifier (keys, and the last counter of each seal: a replay on a new connection
+//! is still a replay).
 //!
 //! Invariants:
 //! - Memory is bounded per decoder whatever the bytes: fixed framer buffers, at most
@@ -24,11 +27,14 @@ use ects_firmware::seal::{DecodeError, Decoded, eseal, jt600, jt808, native, ter
 use ects_firmware::ubx::{MixedFramer, MixedItem, UbxMessage};
 
 use super::stage::{Input, SourceName};
+use crate::seal_keys::SealKeys;
+use ects_firmware::seal::native::SealKey;
+use std::sync::{Arc, Mutex};
 
-/// Report keys remembered per stream to drop resends.
-const DEDUP_WINDOW: usize = 1024;
-/// Native seal keys one stream accepts (none are provisioned by this release).
-const MAX_SEALS: usize = 64;
+/// Report keys remembered per source to drop resends.
+const DEDUP_WINDOW: usize = 2048;
+/// Native seal keys one source accepts.
+pub const MAX_SEALS: usize = 256;
 /// The largest frame of any seal protocol (TeraTrack JSON).
 const SCRATCH: usize = teratrack::MAX_FRAME;
 
@@ -53,17 +59,45 @@ enum Kind {
     Jt808(Box<Framer<jt808::Jt808Framing, { jt808::MAX_FRAME }>>),
     Eseal(Box<Framer<eseal::EsealFraming, { eseal::MAX_FRAME }>>),
     Teratrack(Box<Framer<teratrack::TeraTrackFraming, { teratrack::MAX_FRAME }>>),
-    Native(
-        Box<Framer<NativeFraming, { native::MAX_FRAME }>>,
-        Box<Verifier<MAX_SEALS>>,
-    ),
+    Native(Box<Framer<NativeFraming, { native::MAX_FRAME }>>),
+}
+
+/// What the streams of one source share. See the module documentation.
+#[derive(Debug)]
+pub struct SourceState {
+    // Boxed: both are large fixed-size tables (no heap in the firmware core).
+    dedup: Mutex<Box<Dedup<DEDUP_WINDOW>>>,
+    verifier: Mutex<Box<Verifier<MAX_SEALS>>>,
+}
+
+impl SourceState {
+    /// State for a source; `keys` provisions its native seals.
+    ///
+    /// # Errors
+    /// A message when there are more than [`MAX_SEALS`] keys.
+    pub fn new(keys: &SealKeys) -> Result<Arc<Self>, String> {
+        let mut verifier = Box::new(Verifier::new());
+        for (seal, key) in &keys.0 {
+            verifier
+                .add_seal(*seal, SealKey(*key))
+                .map_err(|_| format!("at most {MAX_SEALS} seal keys per source"))?;
+        }
+        Ok(Arc::new(SourceState {
+            dedup: Mutex::new(Box::new(Dedup::new())),
+            verifier: Mutex::new(verifier),
+        }))
+    }
+}
+
+fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The decoding state of one byte stream. See the module documentation.
 pub struct WireDecoder {
     source: SourceName,
     kind: Kind,
-    dedup: Box<Dedup<DEDUP_WINDOW>>,
+    shared: Arc<SourceState>,
     scratch: Vec<u8>,
 }
 
@@ -98,9 +132,10 @@ fn frames<F: Framing, const N: usize>(
 }
 
 impl WireDecoder {
-    /// A decoder for `protocol` on a stream of `source`; `None` for protocols that are not
-    /// wire protocols (`gpio`, `gateway`).
-    pub fn new(source: SourceName, protocol: Protocol) -> Option<Self> {
+    /// A decoder for `protocol` on a stream of `source`, sharing `shared` with the
+    /// source's other streams; `None` for protocols that are not wire protocols (`gpio`,
+    /// `gateway`).
+    pub fn new(source: SourceName, protocol: Protocol, shared: Arc<SourceState>) -> Option<Self> {
         let kind = match protocol {
             Protocol::Nmea => Kind::Nmea {
                 framer: Box::default(),
@@ -111,13 +146,13 @@ impl WireDecoder {
             Protocol::Jt808 => Kind::Jt808(Box::default()),
             Protocol::Eseal => Kind::Eseal(Box::default()),
             Protocol::Teratrack => Kind::Teratrack(Box::default()),
-            Protocol::Native => Kind::Native(Box::default(), Box::default()),
+            Protocol::Native => Kind::Native(Box::default()),
             _ => return None,
         };
         Some(WireDecoder {
             source,
             kind,
-            dedup: Box::new(Dedup::new()),
+            shared,
             scratch: vec![0; SCRATCH],
         })
     }
@@ -179,10 +214,10 @@ impl WireDecoder {
             Kind::Teratrack(f) => frames(f, data, scratch, |r| {
                 decoded.push(r.and_then(teratrack::decode).map_err(drop));
             }),
-            Kind::Native(f, verifier) => frames(f, data, scratch, |r| {
+            Kind::Native(f) => frames(f, data, scratch, |r| {
                 let d = match r {
                     Err(_) => Err(()),
-                    Ok(frame) => match verifier.verify(frame) {
+                    Ok(frame) => match locked(&self.shared.verifier).verify(frame) {
                         Ok(d) => Ok(d),
                         // Forged, replayed or unknown: a `seal.spoofed` report, no reply.
                         Err(e) => e
@@ -210,7 +245,7 @@ impl WireDecoder {
                 out.reply.extend_from_slice(reply.as_bytes());
             }
             for report in d.reports {
-                if self.dedup.check(&report) == Verdict::New {
+                if locked(&self.shared.dedup).check(&report) == Verdict::New {
                     out.inputs.push(Input::Seal {
                         source: self.source.clone(),
                         report,
@@ -229,10 +264,14 @@ mod tests {
         SourceName::new("src").unwrap()
     }
 
+    fn shared() -> Arc<SourceState> {
+        SourceState::new(&SealKeys::default()).unwrap()
+    }
+
     #[test]
     fn test_jt600_reply_and_dedup_across_split_reads() {
         let frame = b"(3301210003,U06,1,040812,185302,T,22.564025,N,113.242329,E,5,152,9,32%,0000000000011,10133,5173,22,100,1,300,100,10)";
-        let mut d = WireDecoder::new(name(), Protocol::Jt600).unwrap();
+        let mut d = WireDecoder::new(name(), Protocol::Jt600, shared()).unwrap();
         let mut out = Output::default();
         let (a, b) = frame.split_at(40);
         d.feed(b"noise", &mut out);
@@ -252,7 +291,7 @@ mod tests {
 
     #[test]
     fn test_nmea_epochs_become_fixes() {
-        let mut d = WireDecoder::new(name(), Protocol::Nmea).unwrap();
+        let mut d = WireDecoder::new(name(), Protocol::Nmea, shared()).unwrap();
         let mut out = Output::default();
         d.feed(crate::demo::DEMO_GPS_CAPTURE, &mut out);
         assert!(out.inputs.len() > 100, "{}", out.inputs.len());
@@ -270,7 +309,7 @@ mod tests {
             Protocol::Teratrack,
             Protocol::Native,
         ] {
-            let mut d = WireDecoder::new(name(), p).unwrap();
+            let mut d = WireDecoder::new(name(), p, shared()).unwrap();
             let mut out = Output::default();
             let mut junk = Vec::new();
             for i in 0..200_000u32 {
@@ -280,6 +319,37 @@ mod tests {
             d.feed(&junk, &mut out);
             assert!(out.inputs.len() < 10, "{p:?}");
         }
-        assert!(WireDecoder::new(name(), Protocol::Gpio).is_none());
+        assert!(WireDecoder::new(name(), Protocol::Gpio, shared()).is_none());
+    }
+
+    /// The documented native test vector (docs/protocol.md) with its key: accepted and
+    /// acknowledged; the same frame on a second connection of the source is a replay.
+    #[test]
+    fn test_native_keys_and_replays_across_connections() {
+        const VECTOR: &str = "ec75010100140042000000001234000000076929c70003020e100fae11c66ff9d1ef4842df3106c0b38a6f54";
+        let frame: Vec<u8> = (0..VECTOR.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&VECTOR[i..i + 2], 16).unwrap())
+            .collect();
+        let keys = crate::seal_keys::parse_keys(&format!("0042-000000001234={}", "11".repeat(32)))
+            .unwrap();
+        let state = SourceState::new(&keys).unwrap();
+        let mut first = WireDecoder::new(name(), Protocol::Native, state.clone()).unwrap();
+        let mut out = Output::default();
+        first.feed(&frame, &mut out);
+        assert_eq!(out.inputs.len(), 1);
+        let Input::Seal { report, .. } = &out.inputs[0] else {
+            panic!()
+        };
+        assert_eq!(report.spoofed, None);
+        assert!(out.reply.starts_with(&[0xec, 0x75, 0x01, 0x81]));
+        let mut second = WireDecoder::new(name(), Protocol::Native, state).unwrap();
+        let mut again = Output::default();
+        second.feed(&frame, &mut again);
+        let Input::Seal { report, .. } = &again.inputs[0] else {
+            panic!()
+        };
+        assert!(report.spoofed.is_some(), "a replay on another connection");
+        assert!(again.reply.is_empty());
     }
 }
