@@ -219,6 +219,29 @@ pub trait CommandHandler: Send {
     fn apply(&mut self, envelope: &Envelope) -> Result<(), String>;
 }
 
+/// The command handler of a gateway without a trip registry (the `journal drain` field
+/// tool, and the service until the corridor monitor lands): `status.request` is answered
+/// by the uplink itself; everything else is refused, saying why.
+#[derive(Debug, Clone, Copy)]
+pub struct NoTripRegistry {
+    /// Why there is none, e.g. "`journal drain` has no trip registry; send it to the
+    /// gateway service".
+    pub why: &'static str,
+}
+
+impl CommandHandler for NoTripRegistry {
+    fn apply(&mut self, envelope: &Envelope) -> Result<(), String> {
+        let name = match envelope.command {
+            Command::ArmTrip(_) => "trip.arm",
+            Command::DisarmTrip(_) => "trip.disarm",
+            Command::UpdateCorridor(_) => "corridor.update",
+            Command::UpdateZone(_) => "zone.update",
+            Command::StatusRequest => "status.request",
+        };
+        Err(format!("{name}: {}", self.why))
+    }
+}
+
 /// The result payload for a command.
 pub fn result_payload(
     command_id: Option<&CommandId>,

@@ -12,9 +12,7 @@
 //! - Deterministic: time is taken from the data (the receiver's UTC), never from a clock;
 //!   the same input gives byte-identical output.
 //! - On a fresh journal, sequence numbers start at 1 and increase by one per event written.
-//! - A position is written for the first dated fix, whenever fix validity changes, and
-//!   otherwise once `position_interval` of receiver time (either way) has passed since the
-//!   last one written.
+//! - Positions are thinned as the service thins them ([`crate::position::Thinning`]).
 
 use std::io::Write;
 use std::time::Instant;
@@ -31,6 +29,7 @@ use crate::journal::event_log::{EventLog, EventLogError};
 use crate::journal::fs::Filesystem;
 use crate::journal::{JournalError, Stream};
 use crate::payload::CBOR_MAGIC;
+use crate::position::Thinning;
 
 /// The bundled capture: Telit HE910 NMEA, 187 epochs, 37 of them without a fix
 /// (gpsd regression log, BSD-2-Clause; see `firmware/tests/data/gpsd-logs/README.md`).
@@ -128,7 +127,7 @@ pub fn run<FS: Filesystem>(
         id: config.gps_source.clone(),
     };
     let mut started = false;
-    let mut last: Option<(Timestamp, bool)> = None; // time and validity of the last position written
+    let mut thinning = Thinning::new(config.position_interval);
 
     for &byte in capture {
         let frame = match framer.push(byte) {
@@ -167,16 +166,7 @@ pub fn run<FS: Filesystem>(
         let Some(position) = position_of(&rmc, now) else {
             continue;
         };
-        let due = match last {
-            None => true,
-            // `abs`: a receiver clock that steps backwards (cold start, week rollover) must not
-            // silence positions until it catches up again.
-            Some((at, valid)) => {
-                valid != position.valid || (now - at).abs() >= config.position_interval
-            }
-        };
-        if due {
-            last = Some((now, position.valid));
+        if thinning.due(now, position.valid) {
             let mut event =
                 Event::new(EventKind::Position(PositionReport { buffered: false }), now);
             event.device = Some(device.clone());

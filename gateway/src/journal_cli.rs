@@ -16,7 +16,7 @@ use anyhow::Context;
 use clap::Subcommand;
 use ects_firmware::event::Severity;
 use ects_firmware::time::Timestamp;
-use ects_gateway::command::{CommandHandler, Envelope};
+use ects_gateway::command::NoTripRegistry;
 use ects_gateway::journal::event_log::EventLog;
 use ects_gateway::journal::fs::ProductionFilesystem;
 use ects_gateway::journal::inspect::{Inspection, inspect};
@@ -403,7 +403,9 @@ fn drain(
             config,
             log.clone(),
             Arc::new(Notify::new()),
-            Some(Box::new(NoTripRegistry)),
+            Some(Box::new(NoTripRegistry {
+                why: "`journal drain` has no trip registry; send it to the gateway service",
+            })),
             stop_rx,
         )
         .await
@@ -414,24 +416,4 @@ fn drain(
         report.acked, report.published, report.connects
     )?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// The command handler of `journal drain`: a field tool has no trip registry and no
-/// corridor monitor, so it answers `status.request` (the uplink does) and refuses the rest,
-/// saying where to send them.
-struct NoTripRegistry;
-
-impl CommandHandler for NoTripRegistry {
-    fn apply(&mut self, envelope: &Envelope) -> Result<(), String> {
-        Err(format!(
-            "{}: `journal drain` has no trip registry; send it to the gateway service",
-            match envelope.command {
-                ects_gateway::command::Command::ArmTrip(_) => "trip.arm",
-                ects_gateway::command::Command::DisarmTrip(_) => "trip.disarm",
-                ects_gateway::command::Command::UpdateCorridor(_) => "corridor.update",
-                ects_gateway::command::Command::UpdateZone(_) => "zone.update",
-                ects_gateway::command::Command::StatusRequest => "status.request",
-            }
-        ))
-    }
 }

@@ -4,22 +4,32 @@
 //! `ects-firmware` monitor does). This library holds the pieces the `ects-gateway` binary
 //! wires together, so that integration tests can use them directly:
 //!
+//! - [`config`]: the service configuration (TOML), validated once.
 //! - [`board`]: board profiles (serial ports, GPIO lines, watchdog) from `boards/`.
 //! - [`command`]: commands from central, validated, answered and recorded.
 //! - [`payload`]: the bytes published for an event — JSON by default, CBOR for metered links.
+//! - [`position`]: fixes into `position` events, thinned (data frugality).
+//! - [`service`]: `ects-gateway run`: sources → stage → journal → uplink, systemd integration.
+//! - [`seal_keys`]: native seal-reader keys files.
 //! - [`uplink`]: delivery of the journal to the central broker over MQTT, at least once.
 //! - [`tls`]: TLS to the broker (rustls, the administration's CA, mutual TLS).
 //! - [`topic`]: the MQTT topic layout (`ects/v1/{gateway}/…`), see `docs/mqtt.md`.
 //! - [`journal`]: the store-and-forward journal on local storage (`docs/journal.md`).
+//! - [`gpio`]: the unit's status LED, buzzer and enclosure tamper switch.
 //! - [`demo`]: the newcomer's demo pipeline: a recorded GPS capture through the decoder into
 //!   published-form events.
 
 pub mod board;
 pub mod command;
+pub mod config;
 pub mod demo;
+pub mod gpio;
 pub mod journal;
 pub mod monitor;
 pub mod payload;
+pub mod position;
+pub mod seal_keys;
+pub mod service;
 pub mod tls;
 pub mod topic;
 pub mod uplink;

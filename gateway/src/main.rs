@@ -66,6 +66,28 @@ enum Command {
     /// Replay recorded GPS and seal captures through the corridor monitor and print the
     /// events it raises (the published payloads, one a line). Deterministic.
     Replay(replay::ReplayArgs),
+    /// Run the gateway service: sources → stage → journal → MQTT uplink, until SIGTERM or
+    /// SIGINT (see docs/operations.md). Exit 2 for a bad configuration.
+    Run {
+        /// The configuration file (TOML).
+        #[arg(long)]
+        config: PathBuf,
+        /// Board profile; overrides `[gateway] board`.
+        #[arg(long, conflicts_with = "board_file")]
+        board: Option<String>,
+        /// A file holding the board profile name (`/etc/ects/board`, written by flash.sh).
+        #[arg(long)]
+        board_file: Option<PathBuf>,
+    },
+    /// Validate a service configuration without starting anything: exit 0 with a one-line
+    /// summary, or exit 2 with the file, key and what was expected.
+    CheckConfig {
+        /// The configuration file (TOML, see docs/operations.md).
+        file: PathBuf,
+        /// Board profile; overrides `[gateway] board`.
+        #[arg(long)]
+        board: Option<String>,
+    },
     /// Board profiles: list, show, or check a profile file.
     Board {
         #[command(subcommand)]
@@ -182,6 +204,42 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Run {
+            config,
+            board,
+            board_file,
+        } => {
+            let board = match board_file {
+                Some(f) => Some(
+                    std::fs::read_to_string(&f)
+                        .with_context(|| format!("reading the board name from {}", f.display()))?
+                        .trim()
+                        .to_string(),
+                ),
+                None => board,
+            };
+            let config = match ects_gateway::config::Config::from_file(&config, board.as_deref()) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!("{e}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            run_service(config)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::CheckConfig { file, board } => {
+            match ects_gateway::config::Config::from_file(&file, board.as_deref()) {
+                Ok(config) => {
+                    writeln!(out, "{}", config.summary())?;
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    Ok(ExitCode::from(2))
+                }
+            }
+        }
         Command::Board { action } => {
             match action {
                 BoardAction::List => {
@@ -205,4 +263,30 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `ects-gateway run`: the service on a two-thread runtime until SIGTERM or SIGINT.
+fn run_service(config: ects_gateway::config::Config) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("installing the SIGTERM handler")?;
+        let shutdown = async move {
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM"),
+                _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT"),
+            }
+        };
+        let stage = Box::new(ects_gateway::service::pass_through(&config));
+        ects_gateway::service::run(config, stage, shutdown)
+            .await
+            .context("gateway service")
+    })?;
+    // Tasks still blocked (a serial write, a journal sync) must not hold the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    Ok(())
 }

@@ -291,3 +291,114 @@ impl Drop for Subscriber {
         let _ = std::fs::remove_file(&self.out);
     }
 }
+
+/// A pseudo-terminal pair standing in for a serial device: the gateway opens the slave
+/// (through its path, or a symlink to it), the test writes device bytes to the master and
+/// reads what the gateway sends back. The slave is put in raw mode (no echo, no line
+/// editing) before anyone else opens it. Dropping it closes the master: the device is
+/// "unplugged", and the slave's path disappears.
+#[derive(Debug)]
+pub struct Pty {
+    master: std::fs::File,
+    // Held open so that the master never reads end-of-file before the gateway opens the
+    // slave; it is never read.
+    _slave: std::fs::File,
+    /// The slave's path (`/dev/pts/N`).
+    pub path: PathBuf,
+}
+
+impl Pty {
+    /// Opens a new pair.
+    ///
+    /// # Panics
+    /// If the system has no pseudo-terminals left.
+    pub fn open() -> Pty {
+        use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
+        use std::os::unix::fs::OpenOptionsExt;
+        let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)
+            .expect("a pseudo-terminal");
+        grantpt(&master).expect("grantpt");
+        unlockpt(&master).expect("unlockpt");
+        let name = ptsname(&master, Vec::new()).expect("ptsname");
+        let path = PathBuf::from(name.to_str().expect("a UTF-8 pts path"));
+        let slave = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(rustix::fs::OFlags::NOCTTY.bits() as i32)
+            .open(&path)
+            .expect("opening the pts slave");
+        let mut t = rustix::termios::tcgetattr(&slave).expect("tcgetattr");
+        t.make_raw();
+        rustix::termios::tcsetattr(&slave, rustix::termios::OptionalActions::Now, &t)
+            .expect("tcsetattr");
+        Pty {
+            master: std::fs::File::from(master),
+            _slave: slave,
+            path,
+        }
+    }
+
+    /// Writes device bytes (what the gateway will read).
+    ///
+    /// # Panics
+    /// If the write fails.
+    pub fn write(&mut self, bytes: &[u8]) {
+        let mut rest = bytes;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !rest.is_empty() {
+            match std::io::Write::write(&mut self.master, rest) {
+                Ok(n) => rest = &rest[n..],
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    assert!(std::time::Instant::now() < deadline, "nobody reads the pty");
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                Err(e) => panic!("writing to the pty master: {e}"),
+            }
+        }
+    }
+
+    /// A second, non-blocking handle on the master for a writer thread (the master stays
+    /// open while it lives). Writes fail with `WouldBlock` instead of hanging when nobody
+    /// reads the slave: a gateway that has exited must not hang the test.
+    ///
+    /// # Panics
+    /// If the descriptor cannot be duplicated.
+    pub fn writer(&self) -> std::fs::File {
+        let w = self.master.try_clone().expect("dup of the pty master");
+        rustix::fs::fcntl_setfl(&w, rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::RDWR)
+            .expect("O_NONBLOCK");
+        w
+    }
+
+    /// Reads what the gateway wrote to the device until `pred` holds for it or `timeout`
+    /// passes; returns everything read.
+    pub fn read_until(
+        &mut self,
+        timeout: std::time::Duration,
+        pred: impl Fn(&[u8]) -> bool,
+    ) -> Vec<u8> {
+        use rustix::event::{PollFd, PollFlags, poll};
+        let deadline = std::time::Instant::now() + timeout;
+        let mut got = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !pred(&got) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            let ts = rustix::event::Timespec {
+                tv_sec: 0,
+                tv_nsec: left.min(std::time::Duration::from_millis(100)).as_nanos() as i64,
+            };
+            let mut fds = [PollFd::new(&self.master, PollFlags::IN)];
+            if poll(&mut fds, Some(&ts)).unwrap_or(0) == 0 {
+                continue;
+            }
+            match std::io::Read::read(&mut self.master, &mut buf) {
+                Ok(n) if n > 0 => got.extend_from_slice(&buf[..n]),
+                _ => std::thread::sleep(std::time::Duration::from_millis(20)),
+            }
+        }
+        got
+    }
+}

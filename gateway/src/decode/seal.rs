@@ -24,6 +24,7 @@ use ects_firmware::seal::native::{SealKey, Verifier};
 use ects_firmware::seal::{
     DecodeError, Decoded, FrameKind, SealReport, eseal, jt600, jt808, teratrack,
 };
+use ects_gateway::seal_keys::{parse_key, parse_keys};
 use serde::Serialize;
 
 /// Seal protocols the decoder knows.
@@ -96,15 +97,8 @@ pub fn run(args: SealArgs, input: Box<dyn Read>) -> anyhow::Result<()> {
     if let Some(path) = &args.keys {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read keys from {}", path.display()))?;
-        for (i, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let k = parse_key(line)
-                .map_err(|e| anyhow::anyhow!("{}:{}: {e}", path.display(), i + 1))?;
-            keys.push(k);
-        }
+        let file = parse_keys(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        keys.extend(file.0);
     }
     for (seal, key) in keys {
         decoder
@@ -144,21 +138,6 @@ const DEDUP_WINDOW: usize = 4096;
 
 /// Most native seal keys one run accepts.
 const MAX_SEALS: usize = 1024;
-
-/// Parses `SEAL=KEY` for `--key`.
-fn parse_key(s: &str) -> Result<(u64, [u8; 32]), String> {
-    let (seal, key) = s.split_once('=').ok_or("expected SEAL=KEY")?;
-    let seal = u64::from_str_radix(&seal.replace('-', ""), 16)
-        .map_err(|e| format!("seal id `{seal}`: {e}"))?;
-    if key.len() != 64 {
-        return Err("the key must be 64 hex digits (32 bytes)".into());
-    }
-    let mut out = [0u8; 32];
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = u8::from_str_radix(&key[2 * i..2 * i + 2], 16).map_err(|e| format!("key: {e}"))?;
-    }
-    Ok((seal, out))
-}
 
 impl Decoder {
     /// A decoder that drops duplicate reports, as the gateway does (for `replay`).

@@ -14,3 +14,6 @@ mod uplink;
 mod tls;
 // The corridor monitor: scenarios on the Northern Corridor through `replay`.
 mod replay;
+// `ects-gateway run`: PTYs as serial devices, a TCP e-lock, a real mosquitto, SIGTERM,
+// unplug/replug, a flooded port, systemd notifications; `check-config`.
+mod service;

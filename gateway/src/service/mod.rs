@@ -1,0 +1,609 @@
+//! The gateway service (`ects-gateway run`): sources → decode → stage → journal → uplink.
+//!
+//! ```text
+//!  serial / TCP sources ──(one bounded queue each)──► stage task ──► EventLog (journal)
+//!   decode, reply to the device                        Stage::on_input / tick       │
+//!                                                      overload reports             ▼
+//!                                                                         uplink (MQTT, QoS 1)
+//! ```
+//!
+//! - Each source runs in its own task ([`source`]) and sends [`stage::Input`]s over its own
+//!   bounded queue. The stage task takes at most [`BURST`] inputs from each queue in turn,
+//!   so a flooded source cannot starve the others; what does not fit a queue is dropped
+//!   at the source, counted, and reported as `gateway.dropped` (reason `overload`).
+//! - The stage task owns the [`stage::Stage`] (the corridor monitor, or [`PassThrough`]
+//!   until it lands), passes it the wall clock, and files every event it produces in the
+//!   journal, then wakes the uplink. It beats a [`Health`] heartbeat at least once a
+//!   second; the main loop sends systemd's `WATCHDOG=1` only while that heartbeat is fresh,
+//!   so a stuck pipeline gets the service restarted.
+//! - Start: a `gateway.started` event, with `unclean_shutdown` set when the marker file
+//!   `<state_dir>/running` of the previous run is still there; then `READY=1`.
+//! - Stop (SIGTERM / SIGINT): `STOPPING=1`; sources stop; the stage drains what is
+//!   queued and ticks once more; the uplink gets [`DRAIN`] to deliver the backlog, then
+//!   publishes `offline` and disconnects; the journal is flushed and the marker removed.
+//!   The whole stop takes at most [`SHUTDOWN_BUDGET`].
+
+pub mod notify;
+pub mod source;
+pub mod stage;
+pub mod wire;
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use ects_firmware::event::{
+    DeviceRef, DropReason, Event, EventKind, GatewayDropped, GatewayStarted, Protocol, Severity,
+};
+use ects_firmware::text::Text;
+use tokio::sync::{Notify, mpsc, watch};
+
+use crate::command::NoTripRegistry;
+use crate::config::{Config, Transport, is_gps};
+use crate::gpio::{CdevPanel, LogPanel, Panel, PanelIo, PanelState};
+use crate::journal::event_log::EventLog;
+use crate::journal::fs::ProductionFilesystem;
+use crate::journal::{Journal, JournalConfig, JournalError};
+use crate::seal_keys::SealKeys;
+use crate::uplink::{self, StopWhen, UplinkConfig, UplinkError};
+use notify::Notifier;
+use source::{Link, SourceStats};
+pub use stage::{Input, PassThrough, Stage};
+use wire::SourceState;
+
+/// Inputs taken from one source's queue before the next source gets its turn.
+pub const BURST: usize = 32;
+/// The longest a stop may take, from the signal to the process exit.
+pub const SHUTDOWN_BUDGET: Duration = Duration::from_secs(5);
+/// Part of the stop budget the uplink may spend delivering the backlog before `offline`.
+pub const DRAIN: Duration = Duration::from_secs(2);
+/// A pipeline whose heartbeat is older than this is stuck: no more watchdog pings.
+pub const STALL: Duration = Duration::from_secs(3);
+/// The name of the clean-shutdown marker in the state directory.
+pub const MARKER: &str = "running";
+
+/// Why the service could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// A file or directory of the service could not be used.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The journal failed.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    /// The uplink failed (its journal, or its TLS material).
+    #[error(transparent)]
+    Uplink(#[from] UplinkError),
+}
+
+/// The pipeline's heartbeat: when the stage task last made a round.
+#[derive(Debug)]
+pub struct Health {
+    start: Instant,
+    beat_ms: AtomicU64,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Health {
+            start: Instant::now(),
+            beat_ms: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Health {
+    /// Records a round of the pipeline now.
+    pub fn beat(&self) {
+        let ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.beat_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// Time since the last beat.
+    pub fn age(&self) -> Duration {
+        self.start
+            .elapsed()
+            .saturating_sub(Duration::from_millis(self.beat_ms.load(Ordering::Relaxed)))
+    }
+
+    /// Whether the pipeline beat within [`STALL`].
+    pub fn healthy(&self) -> bool {
+        self.age() < STALL
+    }
+}
+
+fn lock(
+    log: &Mutex<EventLog<ProductionFilesystem>>,
+) -> MutexGuard<'_, EventLog<ProductionFilesystem>> {
+    log.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The stage to use until the corridor monitor lands: [`PassThrough`] over `config`'s
+/// GPS sources and position interval.
+pub fn pass_through(config: &Config) -> PassThrough {
+    let interval = ects_firmware::time::Duration::from_secs(
+        i64::try_from(config.position_interval.as_secs()).unwrap_or(i64::MAX),
+    );
+    PassThrough::new(
+        interval,
+        config
+            .sources
+            .iter()
+            .filter(|s| is_gps(s.protocol))
+            .map(|s| (s.name.clone(), s.protocol)),
+    )
+}
+
+/// One source's queue, as the stage task sees it.
+struct Queue {
+    rx: mpsc::Receiver<Input>,
+    stats: Arc<SourceStats>,
+    name: ects_firmware::event::SourceName,
+}
+
+/// Where the stage task's events go: the journal, the uplink's wake-up, the panel.
+#[derive(Clone)]
+struct Sink {
+    log: Arc<Mutex<EventLog<ProductionFilesystem>>>,
+    wake_uplink: Arc<Notify>,
+    panel: Arc<PanelState>,
+}
+
+impl Sink {
+    /// Files `events` in the journal and wakes the uplink; critical ones sound the panel.
+    fn file(&self, events: &mut Vec<Event>) {
+        if events.is_empty() {
+            return;
+        }
+        {
+            let mut log = lock(&self.log);
+            for e in events.drain(..) {
+                if e.severity == Severity::Critical {
+                    self.panel.alarms.fetch_add(1, Ordering::Relaxed);
+                }
+                if let Err(err) = log.append(e, Instant::now()) {
+                    tracing::error!(error = %err, "an event could not be journaled");
+                }
+            }
+        }
+        self.wake_uplink.notify_one();
+    }
+}
+
+/// `gateway.dropped` (overload) for what each source had to drop since the last call.
+fn overload_reports(queues: &[Queue], out: &mut Vec<Event>) {
+    for q in queues {
+        let count = q.stats.overload.swap(0, Ordering::Relaxed);
+        if count == 0 {
+            continue;
+        }
+        let alarm = q.stats.overload_alarm.swap(false, Ordering::Relaxed);
+        tracing::warn!(source = %q.name, count, "queue full: inputs dropped");
+        let worst = if alarm {
+            Severity::Critical
+        } else {
+            Severity::Info
+        };
+        let mut e = Event::new(
+            EventKind::GatewayDropped(GatewayDropped {
+                count,
+                reason: DropReason::Overload,
+                worst,
+                first_seq: None,
+                last_seq: None,
+            }),
+            crate::wall_clock(),
+        );
+        e.device = Text::new(q.name.as_str()).ok().map(|id| DeviceRef {
+            protocol: Protocol::Gateway,
+            id,
+        });
+        if alarm {
+            e.severity = Severity::Critical;
+        }
+        out.push(e);
+    }
+}
+
+/// The stage task: fair rounds over the queues, the stage, the journal. Returns when
+/// `stop` is set and every queue is empty and closed or drained.
+async fn pipeline(
+    mut stage: Box<dyn Stage>,
+    mut queues: Vec<Queue>,
+    sink: Sink,
+    wake: Arc<Notify>,
+    health: Arc<Health>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let panel = sink.panel.clone();
+    let mut out = Vec::new();
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_tick = Instant::now();
+    loop {
+        let mut busy = false;
+        for q in &mut queues {
+            for _ in 0..BURST {
+                match q.rx.try_recv() {
+                    Ok(input) => {
+                        match &input {
+                            Input::SourceLost { .. } => {
+                                panel.sources_lost.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Input::SourceRestored { .. } => {
+                                let _ = panel.sources_lost.fetch_update(
+                                    Ordering::Relaxed,
+                                    Ordering::Relaxed,
+                                    |n| Some(n.saturating_sub(1)),
+                                );
+                            }
+                            _ => {}
+                        }
+                        stage.on_input(input, crate::wall_clock(), &mut out);
+                        busy = true;
+                    }
+                    Err(_) => break,
+                }
+            }
+        }
+        overload_reports(&queues, &mut out);
+        if last_tick.elapsed() >= Duration::from_secs(1) {
+            stage.tick(crate::wall_clock(), &mut out);
+            last_tick = Instant::now();
+        }
+        sink.file(&mut out);
+        health.beat();
+        let stopping = *stop.borrow();
+        if stopping && !busy {
+            break;
+        }
+        if busy {
+            tokio::task::yield_now().await;
+        } else {
+            tokio::select! {
+                () = wake.notified() => {}
+                _ = ticker.tick() => {}
+                _ = stop.changed() => {}
+            }
+        }
+    }
+    stage.tick(crate::wall_clock(), &mut out);
+    overload_reports(&queues, &mut out);
+    sink.file(&mut out);
+}
+
+/// The panel task: LED, buzzer and tamper switch every [`crate::gpio::PERIOD`]; an
+/// opening of the enclosure becomes an input. LED and buzzer are turned off at stop.
+async fn panel(mut io: Box<dyn PanelIo>, state: Arc<PanelState>, mut link: Link) {
+    let start = Instant::now();
+    let mut panel = Panel::new(state);
+    let mut period = tokio::time::interval(crate::gpio::PERIOD);
+    period.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut stop = link.stop.clone();
+    loop {
+        tokio::select! {
+            _ = period.tick() => {}
+            _ = stop.wait_for(|s| *s) => break,
+        }
+        let t_ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        if panel.step(io.as_mut(), t_ms) {
+            tracing::warn!("enclosure opened");
+            let source = link.name.clone();
+            link.control(Input::EnclosureOpened { source }).await;
+        }
+    }
+    io.set_led(false);
+    io.set_buzzer(false);
+}
+
+/// Reads the first line of the MQTT password file.
+fn read_password(path: &Path) -> Result<String, ServiceError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ServiceError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(text.lines().next().unwrap_or("").to_string())
+}
+
+/// The uplink settings of `config`.
+fn uplink_config(config: &Config) -> Result<UplinkConfig, ServiceError> {
+    let u = &config.uplink;
+    let mut c = UplinkConfig::new(config.gateway.clone(), u.host.clone(), u.port);
+    c.keep_alive = u.keep_alive;
+    c.max_rate = u.max_rate;
+    c.tls = u.tls.clone();
+    if let Some(user) = &u.username {
+        let password = match &u.password_file {
+            Some(p) => read_password(p)?,
+            None => String::new(),
+        };
+        c.credentials = Some((user.clone(), password));
+    }
+    Ok(c)
+}
+
+/// Runs the service until `shutdown` completes, then stops within [`SHUTDOWN_BUDGET`].
+///
+/// # Errors
+/// [`ServiceError`] if the state directory, the journal or the uplink's TLS material
+/// cannot be used at start, or the journal fails while running.
+pub async fn run(
+    config: Config,
+    stage: Box<dyn Stage>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServiceError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ServiceError::Io { path, source }
+    };
+    std::fs::create_dir_all(&config.state_dir).map_err(io(&config.state_dir))?;
+    let marker = config.state_dir.join(MARKER);
+    let unclean = marker.exists();
+    std::fs::write(&marker, format!("{}\n", std::process::id())).map_err(io(&marker))?;
+
+    let mut jc = JournalConfig::new(config.state_dir.join("journal"));
+    jc.max_bytes = config.journal.max_bytes;
+    jc.commit_interval = config.journal.commit_interval;
+    let (journal, recovery) = Journal::open(ProductionFilesystem, jc)?;
+    tracing::info!(?recovery, "journal opened");
+    let log = Arc::new(Mutex::new(EventLog::new(
+        journal,
+        config.gateway.clone(),
+        config.uplink.encoding,
+    )));
+    let version = Text::new(crate::VERSION)
+        .unwrap_or_else(|_| Text::new("unknown").unwrap_or_else(|_| unreachable!()));
+    let started = Event::new(
+        EventKind::GatewayStarted(GatewayStarted {
+            version,
+            unclean_shutdown: unclean,
+        }),
+        crate::wall_clock(),
+    );
+    if unclean {
+        tracing::warn!("the previous run did not shut down cleanly");
+    }
+    let wake_uplink = Arc::new(Notify::new());
+    let panel_state = Arc::new(PanelState::default());
+    let sink = Sink {
+        log: log.clone(),
+        wake_uplink: wake_uplink.clone(),
+        panel: panel_state.clone(),
+    };
+    sink.file(&mut vec![started]);
+
+    let uplink_cfg = uplink_config(&config)?;
+    let (uplink_stop, uplink_stop_rx) = watch::channel(StopWhen::Never);
+    let mut uplink = tokio::spawn(uplink::run(
+        uplink_cfg,
+        log.clone(),
+        wake_uplink.clone(),
+        Some(Box::new(NoTripRegistry {
+            why: "this gateway has no trip registry yet (the corridor monitor is not in this release)",
+        })),
+        uplink_stop_rx,
+    ));
+
+    let (stop_sources, stop_rx) = watch::channel(false);
+    let wake = Arc::new(Notify::new());
+    let mut queues = Vec::new();
+    let mut sources = Vec::new();
+    for s in &config.sources {
+        let (tx, rx) = mpsc::channel(s.queue.get());
+        let stats = Arc::new(SourceStats::default());
+        queues.push(Queue {
+            rx,
+            stats: stats.clone(),
+            name: s.name.clone(),
+        });
+        if s.protocol == Protocol::Native && s.keys.0.is_empty() {
+            tracing::warn!(source = %s.name, "native source without keys_file: every report will be reported as spoofed (unknown key)");
+        }
+        let link = Link {
+            name: s.name.clone(),
+            protocol: s.protocol,
+            tx,
+            stats,
+            wake: wake.clone(),
+            stop: stop_rx.clone(),
+            // Cannot fail: the configuration checked the number of keys.
+            state: SourceState::new(&s.keys).unwrap_or_else(|_| unreachable!()),
+        };
+        sources.push(match &s.transport {
+            Transport::Serial { path, baud } => {
+                tokio::spawn(source::serial(link, path.clone(), *baud))
+            }
+            Transport::Tcp {
+                listen,
+                max_connections,
+            } => tokio::spawn(source::tcp(link, *listen, *max_connections)),
+        });
+    }
+    {
+        let (tx, rx) = mpsc::channel(8);
+        let name =
+            ects_firmware::event::SourceName::new("enclosure").unwrap_or_else(|_| unreachable!());
+        queues.push(Queue {
+            rx,
+            stats: Arc::new(SourceStats::default()),
+            name: name.clone(),
+        });
+        let link = Link {
+            name,
+            protocol: Protocol::Gpio,
+            tx,
+            stats: Arc::new(SourceStats::default()),
+            wake: wake.clone(),
+            stop: stop_rx.clone(),
+            state: SourceState::new(&SealKeys::default()).unwrap_or_else(|_| unreachable!()),
+        };
+        let io: Box<dyn PanelIo> = match config.board.as_ref().and_then(|b| b.gpio.as_ref()) {
+            None => Box::new(LogPanel),
+            Some(gpio) => match CdevPanel::open(gpio) {
+                Ok(p) => Box::new(p),
+                Err(e) => {
+                    tracing::error!(error = %e, "GPIO unavailable: no status LED, buzzer or tamper switch");
+                    Box::new(LogPanel)
+                }
+            },
+        };
+        sources.push(tokio::spawn(panel(io, panel_state.clone(), link)));
+    }
+    let health = Arc::new(Health::default());
+    health.beat();
+    let (stop_pipeline, pipeline_stop_rx) = watch::channel(false);
+    let mut pipeline = tokio::spawn(pipeline(
+        stage,
+        queues,
+        sink,
+        wake,
+        health.clone(),
+        pipeline_stop_rx,
+    ));
+
+    let notifier = Notifier::from_env();
+    notifier.notify("READY=1");
+    panel_state.ready.store(true, Ordering::Relaxed);
+    tracing::info!(gateway = %config.gateway, sources = config.sources.len(), "gateway running");
+    let ping_every = notifier
+        .watchdog()
+        .map_or(Duration::from_secs(1), |w| w / 2);
+    let mut ping = tokio::time::interval(ping_every);
+    let mut stalled = false;
+    tokio::pin!(shutdown);
+    let mut result: Result<(), ServiceError> = Ok(());
+    let mut uplink_done = false;
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            _ = ping.tick() => {
+                panel_state.stuck.store(!health.healthy(), Ordering::Relaxed);
+                if health.healthy() {
+                    if stalled {
+                        tracing::info!("pipeline is making progress again");
+                        stalled = false;
+                    }
+                    if notifier.watchdog().is_some() {
+                        notifier.notify("WATCHDOG=1");
+                    }
+                } else if !stalled {
+                    stalled = true;
+                    tracing::error!(age_ms = health.age().as_millis() as u64, "pipeline stuck: withholding watchdog pings");
+                }
+            }
+            r = &mut uplink => {
+                uplink_done = true;
+                match r {
+                    Ok(Err(e)) => result = Err(e.into()),
+                    Ok(Ok(_)) => {}
+                    Err(e) => tracing::error!(error = %e, "the uplink task ended"),
+                }
+                break;
+            }
+            r = &mut pipeline => {
+                tracing::error!(error = ?r.err(), "the pipeline task ended");
+                break;
+            }
+        }
+    }
+
+    // Stop: sources, then the pipeline (drains the queues), then the uplink (drains the
+    // journal for a moment, says offline), then the journal.
+    let deadline = tokio::time::Instant::now() + SHUTDOWN_BUDGET - Duration::from_millis(300);
+    notifier.notify("STOPPING=1");
+    tracing::info!("stopping");
+    let _ = stop_sources.send(true);
+    for s in sources {
+        let _ = tokio::time::timeout_at(deadline, s).await;
+    }
+    let _ = stop_pipeline.send(true);
+    if !pipeline.is_finished()
+        && tokio::time::timeout_at(deadline, &mut pipeline)
+            .await
+            .is_err()
+    {
+        tracing::error!("the pipeline did not stop in time");
+        pipeline.abort();
+    }
+    if !uplink_done {
+        let _ = uplink_stop.send(StopWhen::Drained);
+        let drain_until = (tokio::time::Instant::now() + DRAIN).min(deadline);
+        if tokio::time::timeout_at(drain_until, &mut uplink)
+            .await
+            .is_err()
+        {
+            let _ = uplink_stop.send(StopWhen::Now);
+            match tokio::time::timeout_at(deadline, &mut uplink).await {
+                Err(_) => {
+                    tracing::warn!("the uplink did not stop in time");
+                    uplink.abort();
+                }
+                Ok(Ok(Err(e))) if result.is_ok() => result = Err(e.into()),
+                Ok(_) => {}
+            }
+        }
+    }
+    if let Err(e) = lock(&log).journal().flush() {
+        tracing::error!(error = %e, "journal flush on stop failed");
+        if result.is_ok() {
+            result = Err(e.into());
+        }
+    }
+    if result.is_ok() {
+        let _ = std::fs::remove_file(&marker);
+    }
+    tracing::info!("stopped");
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_overload_is_reported_once_per_batch_with_its_worst() {
+        let (_tx, rx) = mpsc::channel(1);
+        let stats = Arc::new(SourceStats::default());
+        stats.overload.store(7, Ordering::Relaxed);
+        stats.overload_alarm.store(true, Ordering::Relaxed);
+        let queues = vec![Queue {
+            rx,
+            stats: stats.clone(),
+            name: ects_firmware::event::SourceName::new("noisy").unwrap(),
+        }];
+        let mut out = Vec::new();
+        overload_reports(&queues, &mut out);
+        overload_reports(&queues, &mut out);
+        assert_eq!(out.len(), 1, "counters are taken, not re-reported");
+        let EventKind::GatewayDropped(d) = &out[0].kind else {
+            panic!("{:?}", out[0].kind)
+        };
+        assert_eq!(
+            (d.count, d.reason, d.worst),
+            (7, DropReason::Overload, Severity::Critical)
+        );
+        assert_eq!(out[0].severity, Severity::Critical);
+        assert_eq!(out[0].device.as_ref().unwrap().id.as_str(), "noisy");
+    }
+
+    #[test]
+    fn test_health_goes_stale_without_beats() {
+        let h = Health::default();
+        h.beat();
+        assert!(h.healthy());
+        let old = Health {
+            start: Instant::now() - Duration::from_secs(10),
+            beat_ms: AtomicU64::new(0),
+        };
+        assert!(!old.healthy());
+        old.beat();
+        assert!(old.healthy());
+    }
+}

@@ -1,0 +1,318 @@
+//! Sources: serial ports and TCP listeners, each feeding the pipeline through its own
+//! bounded queue.
+//!
+//! - A **serial source** opens its device (tokio-serial, 8N1), decodes what it reads,
+//!   writes each seal frame's reply back on the port, and sends [`Input`]s to its queue.
+//!   When the device disappears (read error, end of file, or it cannot be opened) it sends
+//!   `SourceLost` once, logs which device is missing, retries every [`RETRY`], and sends
+//!   `SourceRestored` with the outage when the device is back.
+//! - A **TCP source** listens, accepts at most `max_connections` device connections (more
+//!   are closed at once), decodes each connection with its own state, writes the replies
+//!   back on the connection, and closes connections idle for [`IDLE`].
+//!
+//! Invariants: every buffer is bounded (a read buffer of [`READ_BUF`] bytes and the
+//! decoder's framers); data inputs never wait for room in the queue — when it is full
+//! the input is dropped and counted in [`SourceStats`] (reported as `gateway.dropped`,
+//! reason `overload`), so a flooded source cannot stall its own device's replies nor
+//! slow down the others; losses and returns do wait for room (they are rare and must not
+//! be lost). Every task ends when the stop signal flips.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
+
+use ects_firmware::event::Protocol;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, Semaphore, mpsc, watch};
+use tokio_serial::SerialPortBuilderExt;
+
+use super::stage::{Input, SourceName};
+use super::wire::{Output, SourceState, WireDecoder};
+
+/// How often a missing serial device or an unbindable listener is tried again.
+pub const RETRY: std::time::Duration = std::time::Duration::from_millis(250);
+/// A TCP connection with no bytes for this long is closed (frees its slot).
+pub const IDLE: std::time::Duration = std::time::Duration::from_secs(600);
+/// Bytes read at a time.
+pub const READ_BUF: usize = 4096;
+/// Longest a reply write may take before the link is considered gone.
+const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Counters a source shares with the pipeline.
+#[derive(Debug, Default)]
+pub struct SourceStats {
+    /// Inputs dropped because the queue was full, not yet reported.
+    pub overload: AtomicU64,
+    /// Whether any of them was a seal event (an alarm, not a position).
+    pub overload_alarm: AtomicBool,
+}
+
+/// What a source task needs from the service.
+#[derive(Debug, Clone)]
+pub struct Link {
+    /// The source's name.
+    pub name: SourceName,
+    /// Its protocol.
+    pub protocol: Protocol,
+    /// Its queue towards the pipeline.
+    pub tx: mpsc::Sender<Input>,
+    /// Its overload counters.
+    pub stats: Arc<SourceStats>,
+    /// Wakes the pipeline.
+    pub wake: Arc<Notify>,
+    /// Flips to `true` when the service stops.
+    pub stop: watch::Receiver<bool>,
+    /// What the source's streams share (de-duplication, native seal keys and counters).
+    pub state: Arc<SourceState>,
+}
+
+impl Link {
+    fn decoder(&self) -> Option<WireDecoder> {
+        WireDecoder::new(self.name.clone(), self.protocol, self.state.clone())
+    }
+
+    /// Queues data inputs without waiting; a full queue drops and counts.
+    fn deliver(&self, out: &mut Output) {
+        if out.inputs.is_empty() {
+            return;
+        }
+        for input in out.inputs.drain(..) {
+            if let Err(mpsc::error::TrySendError::Full(input)) = self.tx.try_send(input) {
+                self.stats.overload.fetch_add(1, Ordering::Relaxed);
+                if matches!(&input, Input::Seal { report, .. } if report.is_event()) {
+                    self.stats.overload_alarm.store(true, Ordering::Relaxed);
+                }
+            }
+        }
+        self.wake.notify_one();
+    }
+
+    /// Queues a loss or return, waiting for room (unless the service stops).
+    pub(crate) async fn control(&mut self, input: Input) {
+        let tx = self.tx.clone();
+        tokio::select! {
+            _ = tx.send(input) => self.wake.notify_one(),
+            _ = self.stop.wait_for(|s| *s) => {}
+        }
+    }
+
+    fn stopping(&self) -> bool {
+        *self.stop.borrow()
+    }
+
+    /// Sleeps `d`, or less if the service stops.
+    async fn pause(&mut self, d: std::time::Duration) {
+        tokio::select! {
+            () = tokio::time::sleep(d) => {}
+            _ = self.stop.wait_for(|s| *s) => {}
+        }
+    }
+}
+
+/// Why a session with a device ended.
+enum End {
+    Stopped,
+    Gone(String),
+}
+
+/// Reads, decodes, replies and delivers until the stream ends or the service stops.
+async fn session<S>(stream: &mut S, decoder: &mut WireDecoder, link: &mut Link) -> End
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let mut buf = vec![0u8; READ_BUF];
+    let mut out = Output::default();
+    let mut stop = link.stop.clone();
+    loop {
+        let read = tokio::select! {
+            r = tokio::time::timeout(IDLE, stream.read(&mut buf)) => r,
+            _ = stop.wait_for(|s| *s) => return End::Stopped,
+        };
+        let n = match read {
+            Err(_) => return End::Gone(format!("idle for {} s", IDLE.as_secs())),
+            Ok(Ok(0)) => return End::Gone("end of file".into()),
+            Ok(Ok(n)) => n,
+            Ok(Err(e)) => return End::Gone(e.to_string()),
+        };
+        decoder.feed(buf.get(..n).unwrap_or(&[]), &mut out);
+        if !out.reply.is_empty() {
+            let reply = std::mem::take(&mut out.reply);
+            match tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(&reply)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return End::Gone(format!("writing a reply: {e}")),
+                Err(_) => return End::Gone("a reply write timed out".into()),
+            }
+        }
+        link.deliver(&mut out);
+    }
+}
+
+/// Runs a serial source until the service stops. See the module documentation.
+pub async fn serial(mut link: Link, path: PathBuf, baud: u32) {
+    let Some(mut decoder) = link.decoder() else {
+        return;
+    };
+    let device = path.display().to_string();
+    // Since when the device is missing; `None` while it is there (or before the first try).
+    let mut lost_since: Option<Instant> = None;
+    while !link.stopping() {
+        let opened = tokio_serial::new(device.as_str(), baud)
+            .data_bits(tokio_serial::DataBits::Eight)
+            .parity(tokio_serial::Parity::None)
+            .stop_bits(tokio_serial::StopBits::One)
+            .flow_control(tokio_serial::FlowControl::None)
+            .open_native_async();
+        match opened {
+            Ok(mut port) => {
+                match lost_since.take() {
+                    Some(since) => {
+                        let outage = since.elapsed();
+                        tracing::info!(source = %link.name, %device, outage_s = outage.as_secs(), "serial device is back");
+                        let outage = ects_firmware::time::Duration::from_micros(
+                            i64::try_from(outage.as_micros()).unwrap_or(i64::MAX),
+                        );
+                        link.control(Input::SourceRestored {
+                            source: link.name.clone(),
+                            outage,
+                        })
+                        .await;
+                    }
+                    None => {
+                        tracing::info!(source = %link.name, %device, baud, "serial device open")
+                    }
+                }
+                match session(&mut port, &mut decoder, &mut link).await {
+                    End::Stopped => return,
+                    End::Gone(why) => {
+                        tracing::warn!(source = %link.name, %device, error = %why, "serial device gone; retrying every {} ms", RETRY.as_millis());
+                        lost_since = Some(Instant::now());
+                        link.control(Input::SourceLost {
+                            source: link.name.clone(),
+                        })
+                        .await;
+                    }
+                }
+            }
+            Err(e) => {
+                if lost_since.is_none() {
+                    tracing::warn!(source = %link.name, %device, error = %e, "serial device missing; retrying every {} ms", RETRY.as_millis());
+                    lost_since = Some(Instant::now());
+                    link.control(Input::SourceLost {
+                        source: link.name.clone(),
+                    })
+                    .await;
+                } else {
+                    tracing::debug!(source = %link.name, %device, error = %e, "serial device still missing");
+                }
+                link.pause(RETRY).await;
+            }
+        }
+    }
+}
+
+/// Runs a TCP source until the service stops. See the module documentation.
+pub async fn tcp(mut link: Link, listen: std::net::SocketAddr, max_connections: usize) {
+    let listener = loop {
+        match TcpListener::bind(listen).await {
+            Ok(l) => break l,
+            Err(e) => {
+                tracing::warn!(source = %link.name, %listen, error = %e, "cannot listen; retrying");
+                link.pause(RETRY * 4).await;
+                if link.stopping() {
+                    return;
+                }
+            }
+        }
+    };
+    tracing::info!(source = %link.name, %listen, max_connections, "listening for devices");
+    let slots = Arc::new(Semaphore::new(max_connections));
+    let mut stop = link.stop.clone();
+    let mut refused_logged = false;
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = stop.wait_for(|s| *s) => return,
+        };
+        match accepted {
+            Ok((socket, peer)) => match slots.clone().try_acquire_owned() {
+                Ok(slot) => {
+                    refused_logged = false;
+                    let Some(decoder) = link.decoder() else {
+                        return;
+                    };
+                    tokio::spawn(connection(socket, peer, decoder, link.clone(), slot));
+                }
+                Err(_) => {
+                    if !refused_logged {
+                        tracing::warn!(source = %link.name, %peer, max_connections, "connection limit reached; refusing connections");
+                        refused_logged = true;
+                    }
+                    drop(socket);
+                }
+            },
+            Err(e) => {
+                tracing::warn!(source = %link.name, error = %e, "accept failed");
+                link.pause(RETRY / 2).await;
+            }
+        }
+    }
+}
+
+async fn connection(
+    mut socket: TcpStream,
+    peer: std::net::SocketAddr,
+    mut decoder: WireDecoder,
+    mut link: Link,
+    _slot: tokio::sync::OwnedSemaphorePermit,
+) {
+    let _ = socket.set_nodelay(true);
+    tracing::debug!(source = %link.name, %peer, "device connected");
+    if let End::Gone(why) = session(&mut socket, &mut decoder, &mut link).await {
+        tracing::debug!(source = %link.name, %peer, reason = %why, "device disconnected");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ects_firmware::seal::{Alarm, SealReport};
+    use ects_firmware::text::Text;
+
+    use super::*;
+
+    #[test]
+    fn test_a_full_queue_drops_and_counts_without_waiting() {
+        let (tx, mut rx) = mpsc::channel(1);
+        let (_stop_tx, stop) = watch::channel(false);
+        let name = SourceName::new("locks").unwrap();
+        let link = Link {
+            name: name.clone(),
+            protocol: Protocol::Jt600,
+            tx,
+            stats: Arc::new(SourceStats::default()),
+            wake: Arc::new(Notify::new()),
+            stop,
+            state: SourceState::new(&crate::seal_keys::SealKeys::default()).unwrap(),
+        };
+        let mut report = SealReport::new(
+            Protocol::Jt600,
+            Text::new("1").unwrap(),
+            Text::new("U06").unwrap(),
+        );
+        report.alarms.insert(Alarm::Cut);
+        let mut out = Output::default();
+        for _ in 0..3 {
+            out.inputs.push(Input::Seal {
+                source: name.clone(),
+                report: report.clone(),
+            });
+        }
+        link.deliver(&mut out);
+        assert!(out.inputs.is_empty());
+        assert_eq!(link.stats.overload.load(Ordering::Relaxed), 2);
+        assert!(link.stats.overload_alarm.load(Ordering::Relaxed));
+        assert!(rx.try_recv().is_ok());
+        assert!(rx.try_recv().is_err());
+    }
+}
