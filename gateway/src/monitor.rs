@@ -104,7 +104,6 @@ struct RawMonitor {
     zone_exit_margin_m: Option<f32>,
     moving_mps: Option<f32>,
     max_hdop: Option<f32>,
-    position_interval_s: Option<u32>,
 }
 
 /// One `[[trips]]` entry as written.
@@ -223,7 +222,8 @@ impl ZoneData {
 }
 
 /// Reads the `[monitor]` table and the `[[trips]]` array of the config file `file`
-/// (paths in it are relative to the file's directory).
+/// (paths in it are relative to the file's directory). Trips' routine positions are
+/// thinned to one per `position_interval_s` (the config's `[positions] interval_s`).
 ///
 /// # Errors
 /// [`MonitorConfigError`] naming the file, the key or feature, and what was expected.
@@ -231,6 +231,7 @@ pub fn load(
     file: &Path,
     monitor: Option<&toml::Value>,
     trips: Option<&toml::Value>,
+    position_interval_s: u32,
 ) -> Result<MonitorSettings, MonitorConfigError> {
     let raw: RawMonitor = match monitor {
         None => RawMonitor::default(),
@@ -239,7 +240,8 @@ pub fn load(
             .try_into()
             .map_err(|e: toml::de::Error| err(file, "[monitor]", e.message().trim().to_string()))?,
     };
-    let config = thresholds(file, &raw)?;
+    let mut config = thresholds(file, &raw)?;
+    config.position_interval_s = position_interval_s;
     let base = file.parent().unwrap_or(Path::new("."));
     let max_segment_m = raw.max_segment_m.unwrap_or(1000.0);
     if !(10.0..=5000.0).contains(&max_segment_m) {
@@ -317,7 +319,7 @@ fn thresholds(file: &Path, raw: &RawMonitor) -> Result<MonitorConfig, MonitorCon
         zone_exit_margin_m: raw.zone_exit_margin_m.unwrap_or(d.zone_exit_margin_m),
         moving_mps: raw.moving_mps.unwrap_or(d.moving_mps),
         max_hdop: raw.max_hdop.unwrap_or(d.max_hdop),
-        position_interval_s: raw.position_interval_s.unwrap_or(d.position_interval_s),
+        position_interval_s: d.position_interval_s,
         integrity: d.integrity,
     };
     let checks: [(&str, bool, &str); 9] = [
@@ -1177,7 +1179,7 @@ mod tests {
         let file = dir.join("gw.toml");
         let load_text = |text: &str| {
             let t: toml::Table = toml::from_str(text).unwrap();
-            load(&file, t.get("monitor"), t.get("trips"))
+            load(&file, t.get("monitor"), t.get("trips"), 60)
                 .map(|_| ())
                 .unwrap_err()
                 .to_string()

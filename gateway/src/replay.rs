@@ -32,7 +32,8 @@ use crate::decode::seal::{Decoder, SealProtocol};
 /// Arguments of `replay`.
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
-    /// The gateway config: `[gateway] id`, `[monitor]` and `[[trips]]` are used.
+    /// The gateway config: `[gateway] id`, `[positions] interval_s`, `[monitor]` and
+    /// `[[trips]]` are used.
     #[arg(long)]
     config: PathBuf,
     /// An NMEA capture: `PATH` (source `gps`) or `SOURCE=PATH`. Repeatable.
@@ -68,7 +69,19 @@ fn read_config(path: &Path) -> anyhow::Result<(GatewayId, monitor::MonitorSettin
     let gateway: GatewayId = id
         .parse()
         .map_err(|e| anyhow::anyhow!("{}: [gateway] id: {e}", path.display()))?;
-    let settings = monitor::load(path, table.get("monitor"), table.get("trips"))?;
+    let interval = table
+        .get("positions")
+        .and_then(|p| p.get("interval_s"))
+        .map_or(Some(60), |v| {
+            v.as_integer().and_then(|i| u32::try_from(i).ok())
+        })
+        .with_context(|| {
+            format!(
+                "{}: [positions] interval_s: expected whole seconds",
+                path.display()
+            )
+        })?;
+    let settings = monitor::load(path, table.get("monitor"), table.get("trips"), interval)?;
     Ok((gateway, settings))
 }
 

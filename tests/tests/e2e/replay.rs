@@ -80,11 +80,13 @@ fn setup(dir: &Path, w: f64, extra_zones: &[Value], monitor_extra: &str) -> Path
         r#"[gateway]
 id = "ke-test-01"
 
+[positions]
+interval_s = 600
+
 [monitor]
 corridors = ["corridors.geojson"]
 zones = ["zones.geojson"]
 stop_limit_s = 1800
-position_interval_s = 600
 {monitor_extra}
 
 [[trips]]
