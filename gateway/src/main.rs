@@ -281,8 +281,20 @@ fn run_service(config: ects_gateway::config::Config) -> anyhow::Result<()> {
                 _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT"),
             }
         };
-        let stage = Box::new(ects_gateway::service::pass_through(&config));
-        ects_gateway::service::run(config, stage, shutdown)
+        use ects_gateway::service::monitor_stage::{MonitorCommands, MonitorStage, MonitorState};
+        std::fs::create_dir_all(&config.state_dir)
+            .with_context(|| format!("cannot create {}", config.state_dir.display()))?;
+        let state = MonitorState::open(
+            config.monitor.clone(),
+            &config.state_dir,
+            ects_gateway::wall_clock(),
+        );
+        let stage = Box::new(MonitorStage::new(
+            state.clone(),
+            ects_gateway::service::pass_through(&config),
+        ));
+        let commands = Box::new(MonitorCommands(state));
+        ects_gateway::service::run(config, stage, commands, shutdown)
             .await
             .context("gateway service")
     })?;

@@ -795,6 +795,20 @@ impl GatewayMonitor {
         .map_err(|e| e.to_string())
     }
 
+    /// Whether a trip with this declaration is known (armed or disarmed).
+    pub fn has_trip(&self, declaration: &str) -> bool {
+        self.trips
+            .iter()
+            .any(|t| t.monitor.plan().declaration.as_str() == declaration)
+    }
+
+    /// Whether some trip takes its position from GPS source `source`.
+    pub fn has_gps_source(&self, source: &str) -> bool {
+        self.trips
+            .iter()
+            .any(|t| t.gps.as_ref().is_some_and(|g| g.as_str() == source))
+    }
+
     /// Trips armed or disarmed.
     pub fn trip_count(&self) -> usize {
         self.trips.len()

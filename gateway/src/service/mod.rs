@@ -23,6 +23,7 @@
 //!   publishes `offline` and disconnects; the journal is flushed and the marker removed.
 //!   The whole stop takes at most [`SHUTDOWN_BUDGET`].
 
+pub mod monitor_stage;
 pub mod notify;
 pub mod source;
 pub mod stage;
@@ -40,7 +41,7 @@ use ects_firmware::event::{
 use ects_firmware::text::Text;
 use tokio::sync::{Notify, mpsc, watch};
 
-use crate::command::NoTripRegistry;
+use crate::command::CommandHandler;
 use crate::config::{Config, Transport, is_gps};
 use crate::gpio::{CdevPanel, LogPanel, Panel, PanelIo, PanelState};
 use crate::journal::event_log::EventLog;
@@ -259,6 +260,7 @@ async fn pipeline(
             last_tick = Instant::now();
         }
         sink.file(&mut out);
+        stage.filed();
         health.beat();
         let stopping = *stop.borrow();
         if stopping && !busy {
@@ -277,6 +279,7 @@ async fn pipeline(
     stage.tick(crate::wall_clock(), &mut out);
     overload_reports(&queues, &mut out);
     sink.file(&mut out);
+    stage.filed();
 }
 
 /// The panel task: LED, buzzer and tamper switch every [`crate::gpio::PERIOD`]; an
@@ -337,6 +340,7 @@ fn uplink_config(config: &Config) -> Result<UplinkConfig, ServiceError> {
 pub async fn run(
     config: Config,
     stage: Box<dyn Stage>,
+    commands: Box<dyn CommandHandler>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServiceError> {
     let io = |path: &Path| {
@@ -385,9 +389,7 @@ pub async fn run(
         uplink_cfg,
         log.clone(),
         wake_uplink.clone(),
-        Some(Box::new(NoTripRegistry {
-            why: "this gateway has no trip registry yet (the corridor monitor is not in this release)",
-        })),
+        Some(commands),
         uplink_stop_rx,
     ));
 

@@ -14,6 +14,8 @@ mod uplink;
 mod tls;
 // The corridor monitor: scenarios on the Northern Corridor through `replay`.
 mod replay;
+// The corridor monitor in the running service: SIGKILL mid-deviation, commands.
+mod monitor_service;
 // `ects-gateway run`: PTYs as serial devices, a TCP e-lock, a real mosquitto, SIGTERM,
 // unplug/replug, a flooded port, systemd notifications; `check-config`.
 mod service;

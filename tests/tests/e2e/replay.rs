@@ -13,12 +13,12 @@ use ects_e2e::{bin, repo_root};
 use ects_tools::sim::{self, LatLon, Leg, Route, Script, SimFix, rfc3339};
 use serde_json::{Value, json};
 
-const DECLARATION: &str = "22MBAIM400123456";
+pub(crate) const DECLARATION: &str = "22MBAIM400123456";
 const SEAL: &str = "022043756090";
 /// 2026-11-30T06:00:00Z.
 const START: i64 = 1_796_018_400;
 
-fn route() -> Route {
+pub(crate) fn route() -> Route {
     let path =
         repo_root().join("firmware/tests/data/corridors/northern-corridor-waypoints.geojson");
     Route::from_geojson(&std::fs::read_to_string(path).unwrap(), None).unwrap()
@@ -42,6 +42,20 @@ fn nmea(fixes: &[SimFix]) -> String {
 
 /// Writes the corridor (half-width `w`), the zones and the config into `dir`.
 fn setup(dir: &Path, w: f64, extra_zones: &[Value], monitor_extra: &str) -> PathBuf {
+    setup_service(dir, w, extra_zones, monitor_extra, START, "", "")
+}
+
+/// [`setup`] for a service: trip deadline 3 days after `start`, `gateway_extra` lines in
+/// `[gateway]`, `extra` tables (uplink, sources) at the end; gateway id `ke-test-01`.
+pub(crate) fn setup_service(
+    dir: &Path,
+    w: f64,
+    extra_zones: &[Value],
+    monitor_extra: &str,
+    start: i64,
+    gateway_extra: &str,
+    extra: &str,
+) -> PathBuf {
     let route = route();
     let line: Vec<Value> = route
         .vertices
@@ -79,6 +93,7 @@ fn setup(dir: &Path, w: f64, extra_zones: &[Value], monitor_extra: &str) -> Path
     let config = format!(
         r#"[gateway]
 id = "ke-test-01"
+{gateway_extra}
 
 [positions]
 interval_s = 600
@@ -99,8 +114,10 @@ destination = "kigali-icd"
 deadline = "{}"
 officer = "KRA-0042"
 gps = "gps"
+
+{extra}
 "#,
-        rfc3339(START + 3 * 86_400)
+        rfc3339(start + 3 * 86_400)
     );
     let path = dir.join("gateway.toml");
     std::fs::write(&path, config).unwrap();
