@@ -12,7 +12,9 @@
 //!   border post watching e-locks); its seal events are graded by the trip
 //!   ([`TripMonitor::on_seal_event`]), and the trip emits its own thinned positions;
 //! - seal reports of devices in no trip pass through as events, their positions thinned
-//!   per device to one per `position_interval_s`.
+//!   per device to one per `position_interval_s`;
+//! - a tamper or low-battery alarm that a device keeps reporting in every status report is
+//!   raised once per episode (until a report without it).
 //!
 //! # Invariants
 //! - Every error names the file, the place in it (`[monitor]` key, `[[trips]]` entry,
@@ -707,6 +709,8 @@ pub struct GatewayMonitor {
     trips: Vec<TripEntry>,
     /// Last position event per device in no trip.
     thinned: HashMap<String, Timestamp>,
+    /// Alarms devices are reporting now (device, lock, kind): see `drop_standing_alarms`.
+    standing: std::collections::HashSet<String>,
 }
 
 impl fmt::Debug for GatewayMonitor {
@@ -744,6 +748,7 @@ impl GatewayMonitor {
             zones: settings.zones,
             trips: Vec::new(),
             thinned: HashMap::new(),
+            standing: std::collections::HashSet::new(),
         };
         for t in settings.trips {
             // Cannot fail: `load` resolved the indices against this geometry.
@@ -830,6 +835,9 @@ impl GatewayMonitor {
     /// A seal report judged new by de-duplication.
     pub fn on_seal_report(&mut self, report: &SealReport, now: Timestamp, out: &mut Vec<Event>) {
         let device = report.device.as_str();
+        let mut events = Vec::new();
+        for_each_event(report, now, |e| events.push(e));
+        self.drop_standing_alarms(device, &mut events);
         let seal_ids: Vec<&str> = report
             .locks
             .iter()
@@ -840,23 +848,23 @@ impl GatewayMonitor {
         });
         let Some(i) = owner else {
             let interval = Duration::from_secs(self.config.position_interval_s.into());
-            let thinned = &mut self.thinned;
-            for_each_event(report, now, |e| {
+            for e in events {
                 if matches!(e.kind, EventKind::Position(_)) {
                     let at = e.device_time.unwrap_or(now);
-                    let due = thinned
+                    let due = self
+                        .thinned
                         .get(device)
                         .is_none_or(|last| (at - *last).abs() >= interval);
                     if !due {
-                        return;
+                        continue;
                     }
-                    if thinned.len() >= MAX_THINNED_DEVICES {
-                        thinned.clear();
+                    if self.thinned.len() >= MAX_THINNED_DEVICES {
+                        self.thinned.clear();
                     }
-                    thinned.insert(device.to_string(), at);
+                    self.thinned.insert(device.to_string(), at);
                 }
                 out.push(e);
-            });
+            }
             return;
         };
         let entry = &mut self.trips[i];
@@ -867,13 +875,45 @@ impl GatewayMonitor {
                 entry.monitor.on_fix(geo, &fix, now, |e| out.push(e));
             });
         }
-        for_each_event(report, now, |mut e| {
+        for mut e in events {
             if matches!(e.kind, EventKind::Position(_)) {
-                return; // the trip emits its own, thinned
+                continue; // the trip emits its own, thinned
             }
             entry.monitor.on_seal_event(&mut e);
             out.push(e);
+        }
+    }
+
+    /// Drops tamper and low-battery events a device already reported and still reports:
+    /// e-locks repeat a standing alarm flag in every status report, and one alarm per
+    /// episode is what central acts on. A report without the flag ends the episode.
+    fn drop_standing_alarms(&mut self, device: &str, events: &mut Vec<Event>) {
+        let key = |e: &Event| -> Option<String> {
+            match &e.kind {
+                EventKind::SealTampered(t) => {
+                    Some(format!("{device}\u{0}{:?}\u{0}{:?}", t.lock, t.tamper))
+                }
+                EventKind::SealLowBattery(b) => {
+                    Some(format!("{device}\u{0}{:?}\u{0}battery", b.lock))
+                }
+                _ => None,
+            }
+        };
+        let now: std::collections::HashSet<String> = events.iter().filter_map(key).collect();
+        let prefix = format!("{device}\u{0}");
+        self.standing
+            .retain(|k| !k.starts_with(&prefix) || now.contains(k));
+        events.retain(|e| match key(e) {
+            Some(k) if self.standing.contains(&k) => {
+                tracing::debug!(device, "standing alarm repeated; not reported again");
+                false
+            }
+            _ => true,
         });
+        if self.standing.len() + now.len() > MAX_THINNED_DEVICES {
+            self.standing.clear();
+        }
+        self.standing.extend(now);
     }
 
     /// Time-driven checks of every trip (deadlines, dwell limits).
@@ -1173,6 +1213,48 @@ mod tests {
         other.zones.reverse();
         assert!(other.restore(back).is_err());
         assert_eq!(other.trip_count(), 0);
+    }
+
+    #[test]
+    fn test_a_standing_cut_is_reported_once_per_episode() {
+        let sample = include_str!("../../firmware/tests/data/seal-frames/teratrack.txt")
+            .lines()
+            .next()
+            .unwrap();
+        let frame = |index: u32, cut: bool| {
+            sample
+                .replace("\"Index\":\"20\"", &format!("\"Index\":\"{index}\""))
+                .replace(
+                    "\"LockCutOff\":\"0\"",
+                    if cut {
+                        "\"LockCutOff\":\"1\""
+                    } else {
+                        "\"LockCutOff\":\"0\""
+                    },
+                )
+        };
+        let mut m = monitor();
+        let mut cuts = 0;
+        for (index, cut) in [
+            (1, false),
+            (2, true),
+            (3, true),
+            (4, true),
+            (5, false),
+            (6, true),
+        ] {
+            let decoded =
+                ects_firmware::seal::teratrack::decode(frame(index, cut).as_bytes()).unwrap();
+            let mut out = Vec::new();
+            for r in &decoded.reports {
+                m.on_seal_report(r, Timestamp::from_unix_seconds(index.into()), &mut out);
+            }
+            cuts += out
+                .iter()
+                .filter(|e| matches!(e.kind, EventKind::SealTampered(_)))
+                .count();
+        }
+        assert_eq!(cuts, 2, "one per episode: reports 2–4, then 6");
     }
 
     fn arm_with(arm: &crate::command::Envelope, destination: &str) -> crate::command::Envelope {

@@ -63,7 +63,9 @@ struct SimulateArgs {
     /// Pace the output in real time, sped up this many times (0: as fast as possible).
     #[arg(long, default_value_t = 0.0)]
     speedup: f64,
-    /// Where the NMEA goes: `-`, a file or serial device path, or `tcp:HOST:PORT`.
+    /// Where the NMEA goes: `-`, a file or serial device path, `tcp:HOST:PORT`, or
+    /// `pty:LINK` (a new pseudo-terminal, its device linked at LINK: a serial GPS receiver
+    /// for the gateway to open).
     #[arg(long, default_value = "-")]
     gps_out: String,
     /// Where e-lock reports go (`tcp:HOST:PORT` or a path); none without it.
@@ -124,12 +126,25 @@ fn open_out(spec: &str) -> anyhow::Result<Box<dyn Write>> {
         return Ok(Box::new(std::io::stdout()));
     }
     if let Some(addr) = spec.strip_prefix("tcp:") {
-        let stream = std::net::TcpStream::connect(addr)
-            .with_context(|| format!("cannot connect to {addr}"))?;
+        // The gateway may still be starting: try for ten seconds.
+        let mut tries = 0;
+        let stream = loop {
+            match std::net::TcpStream::connect(addr) {
+                Ok(s) => break s,
+                Err(_) if tries < 100 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                Err(e) => return Err(e).with_context(|| format!("cannot connect to {addr}")),
+            }
+        };
         // Replies (ACKs) are read and dropped so that the peer never blocks on them.
         let mut reader = stream.try_clone()?;
         std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
         return Ok(Box::new(stream));
+    }
+    if let Some(link) = spec.strip_prefix("pty:") {
+        return Ok(Box::new(open_pty(std::path::Path::new(link))?));
     }
     let file = std::fs::OpenOptions::new()
         .write(true)
@@ -138,6 +153,38 @@ fn open_out(spec: &str) -> anyhow::Result<Box<dyn Write>> {
         .open(spec)
         .with_context(|| format!("cannot open {spec}"))?;
     Ok(Box::new(file))
+}
+
+/// A pseudo-terminal whose device is linked at `link`; the master, for writing device
+/// bytes. The slave stays open (leaked for the process's life) so that writes do not fail
+/// before the gateway opens it, and is in raw mode (no echo, no line editing).
+fn open_pty(link: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
+    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)
+        .context("no pseudo-terminal available")?;
+    grantpt(&master).context("grantpt")?;
+    unlockpt(&master).context("unlockpt")?;
+    let name = ptsname(&master, Vec::new()).context("ptsname")?;
+    let path = PathBuf::from(name.to_str().context("pts path is not UTF-8")?);
+    let slave = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    let mut t = rustix::termios::tcgetattr(&slave).context("tcgetattr")?;
+    t.make_raw();
+    rustix::termios::tcsetattr(&slave, rustix::termios::OptionalActions::Now, &t)
+        .context("tcsetattr")?;
+    std::mem::forget(slave);
+    let _ = std::fs::remove_file(link);
+    std::os::unix::fs::symlink(&path, link)
+        .with_context(|| format!("linking {} to {}", link.display(), path.display()))?;
+    eprintln!(
+        "simulate: GPS receiver at {} ({})",
+        link.display(),
+        path.display()
+    );
+    Ok(std::fs::File::from(master))
 }
 
 fn simulate(args: SimulateArgs) -> anyhow::Result<()> {

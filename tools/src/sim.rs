@@ -448,13 +448,15 @@ pub fn parse_legs(text: &str) -> Result<Vec<Leg>, String> {
                 let (span, off) = arg.split_once('@').ok_or_else(bad)?;
                 let (a, b) = span.split_once('-').ok_or_else(bad)?;
                 let (a, b) = (num(a)? * 1000.0, num(b)? * 1000.0);
+                let offset_m = num(off)?;
+                let ramp_m = offset_m.abs().max(1000.0);
                 Leg::Drive {
-                    to_m: b + 1000.0,
+                    to_m: b + ramp_m,
                     offset: Offset::Detour {
                         from_m: a,
                         to_m: b,
-                        offset_m: num(off)?,
-                        ramp_m: 1000.0,
+                        offset_m,
+                        ramp_m,
                     },
                 }
             }

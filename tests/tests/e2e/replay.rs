@@ -213,7 +213,7 @@ fn clean_trip_gives_no_alarm_at_25_m_500_m_and_2_km() {
 
 #[test]
 fn a_2_km_detour_gives_one_deviation_and_one_return() {
-    // 2 km off the line between 600 and 610 km, ramping over 1 km each way.
+    // 2 km off the line between 600 and 610 km, ramping over 2 km each way.
     let events = run(
         "replay-detour",
         500.0,
@@ -236,8 +236,8 @@ fn a_2_km_detour_gives_one_deviation_and_one_return() {
         .find(|e| e["type"] == "route.returned")
         .unwrap();
     let outside = back["details"]["outside_s"].as_u64().unwrap();
-    // About 11–12 km off-corridor at 25 m/s.
-    assert!((300..=600).contains(&outside), "{outside}");
+    // About 13 km off-corridor at 25 m/s.
+    assert!((300..=700).contains(&outside), "{outside}");
 }
 
 #[test]
