@@ -317,7 +317,10 @@ fn test_unplugged_device_is_lost_then_restored() {
         gw.log()
     );
 
-    drop(gps); // unplugged: the master closes, the pts node disappears
+    // Unplugged: the by-id link goes (as udev removes it; also, the freed pts number may be
+    // reused at once by another test's pseudo-terminal), then the device itself.
+    std::fs::remove_file(&link).unwrap();
+    drop(gps);
     assert!(
         gw.wait_event(&sub, LONG, |e| e["type"] == "source.lost"
             && e["details"]["source"] == "gps"),
