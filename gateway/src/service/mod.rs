@@ -81,6 +81,18 @@ pub enum ServiceError {
     /// The uplink failed (its journal, or its TLS material).
     #[error(transparent)]
     Uplink(#[from] UplinkError),
+    /// A file the configuration names cannot be used (TLS material, password file): a
+    /// configuration problem that restarting does not fix.
+    #[error("{0}")]
+    Setup(String),
+}
+
+impl ServiceError {
+    /// Whether the configuration is at fault (the binary exits 2, which systemd does not
+    /// restart).
+    pub fn is_config(&self) -> bool {
+        matches!(self, ServiceError::Setup(_))
+    }
 }
 
 /// The pipeline's heartbeat: when the stage task last made a round.
@@ -305,9 +317,8 @@ async fn panel(mut io: Box<dyn PanelIo>, state: Arc<PanelState>, mut link: Link)
 
 /// Reads the first line of the MQTT password file.
 fn read_password(path: &Path) -> Result<String, ServiceError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ServiceError::Io {
-        path: path.to_path_buf(),
-        source,
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ServiceError::Setup(format!("uplink.password_file: {}: {e}", path.display()))
     })?;
     Ok(text.lines().next().unwrap_or("").to_string())
 }
@@ -318,6 +329,12 @@ fn uplink_config(config: &Config) -> Result<UplinkConfig, ServiceError> {
     let mut c = UplinkConfig::new(config.gateway.clone(), u.host.clone(), u.port);
     c.keep_alive = u.keep_alive;
     c.max_rate = u.max_rate;
+    if let Some(tls) = &u.tls {
+        // Checked here, before anything starts, so that a bad file is a configuration
+        // error (the uplink would otherwise fail after start-up).
+        crate::tls::client_config(tls)
+            .map_err(|e| ServiceError::Setup(format!("uplink TLS: {e}")))?;
+    }
     c.tls = u.tls.clone();
     if let Some(user) = &u.username {
         let password = match &u.password_file {
@@ -332,8 +349,9 @@ fn uplink_config(config: &Config) -> Result<UplinkConfig, ServiceError> {
 /// Runs the service until `shutdown` completes, then stops within [`SHUTDOWN_BUDGET`].
 ///
 /// # Errors
-/// [`ServiceError`] if the state directory, the journal or the uplink's TLS material
-/// cannot be used at start, or the journal fails while running.
+/// [`ServiceError::Setup`] if the TLS material or the password file cannot be used
+/// (checked first); another [`ServiceError`] if the state directory or the journal cannot
+/// be used at start, or the journal fails while running.
 pub async fn run(
     config: Config,
     stage: Box<dyn Stage>,
@@ -343,6 +361,7 @@ pub async fn run(
         let path = path.to_path_buf();
         move |source| ServiceError::Io { path, source }
     };
+    let uplink_cfg = uplink_config(&config)?;
     std::fs::create_dir_all(&config.state_dir).map_err(io(&config.state_dir))?;
     let marker = config.state_dir.join(MARKER);
     let unclean = marker.exists();
@@ -379,7 +398,6 @@ pub async fn run(
     };
     sink.file(&mut vec![started]);
 
-    let uplink_cfg = uplink_config(&config)?;
     let (uplink_stop, uplink_stop_rx) = watch::channel(StopWhen::Never);
     let mut uplink = tokio::spawn(uplink::run(
         uplink_cfg,

@@ -439,6 +439,23 @@ fn test_flooded_port_does_not_starve_a_seal_alarm() {
         "the alarm did not get through the flood:\n{}",
         gw.log()
     );
+    // The connection limit: three more fit (four in all), a fifth is closed at once.
+    let _more: Vec<std::net::TcpStream> = (0..3)
+        .map(|_| std::net::TcpStream::connect(("127.0.0.1", tcp_port)).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut fifth = std::net::TcpStream::connect(("127.0.0.1", tcp_port)).unwrap();
+    fifth.set_read_timeout(Some(LONG)).unwrap();
+    let mut byte = [0u8; 1];
+    assert!(
+        matches!(fifth.read(&mut byte), Ok(0) | Err(_)),
+        "the fifth connection was not refused"
+    );
+    assert!(
+        gw.log().contains("connection limit reached"),
+        "{}",
+        gw.log()
+    );
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let sent = flooding.join().unwrap();
     assert!(sent > 100_000, "the flood was only {sent} bytes");
@@ -552,4 +569,51 @@ fn test_systemd_unit() {
     assert!(ects_gateway::service::SHUTDOWN_BUDGET < Duration::from_secs(10));
     // Pings every WatchdogSec / 2 = 10 s; a stalled pipeline is noticed well before.
     assert!(ects_gateway::service::STALL < Duration::from_secs(10));
+}
+
+/// Unusable TLS material is a configuration error: exit 2 at once (systemd does not
+/// restart on it), before anything starts, leaving no unclean-shutdown marker.
+#[test]
+fn test_unusable_tls_material_exits_2() {
+    let dir = scratch("svc-tls");
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("gateway.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[gateway]\nid = \"svc-tls\"\nstate_dir = \"{}\"\n\n[uplink]\nhost = \"127.0.0.1\"\ntls_ca = \"{}\"\n",
+            dir.join("state").display(),
+            dir.join("missing-ca.pem").display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(bin("ects-gateway"))
+        .args(["run", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + LONG;
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the gateway did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("uplink TLS"), "{stderr}");
+    assert!(!dir.join("state/running").exists());
+    let _ = std::fs::remove_dir_all(&dir);
 }
