@@ -85,6 +85,9 @@ pub enum ServiceError {
     /// configuration problem that restarting does not fix.
     #[error("{0}")]
     Setup(String),
+    /// A task of the service ended when it should not have (the pipeline, the uplink).
+    #[error("{0}")]
+    Task(String),
 }
 
 impl ServiceError {
@@ -431,8 +434,8 @@ pub async fn run(
             stats,
             wake: wake.clone(),
             stop: stop_rx.clone(),
-            // Cannot fail: the configuration checked the number of keys.
-            state: SourceState::new(&s.keys).unwrap_or_else(|_| unreachable!()),
+            state: SourceState::new(&s.keys)
+                .map_err(|e| ServiceError::Setup(format!("sources `{}`: {e}", s.name)))?,
         };
         sources.push(match &s.transport {
             Transport::Serial { path, baud } => {
@@ -446,21 +449,22 @@ pub async fn run(
     }
     {
         let (tx, rx) = mpsc::channel(8);
+        let stats = Arc::new(SourceStats::default());
         let name =
             ects_firmware::event::SourceName::new("enclosure").unwrap_or_else(|_| unreachable!());
         queues.push(Queue {
             rx,
-            stats: Arc::new(SourceStats::default()),
+            stats: stats.clone(),
             name: name.clone(),
         });
         let link = Link {
             name,
             protocol: Protocol::Gpio,
             tx,
-            stats: Arc::new(SourceStats::default()),
+            stats,
             wake: wake.clone(),
             stop: stop_rx.clone(),
-            state: SourceState::new(&SealKeys::default()).unwrap_or_else(|_| unreachable!()),
+            state: SourceState::new(&SealKeys::default()).map_err(ServiceError::Setup)?,
         };
         let io: Box<dyn PanelIo> = match config.board.as_ref().and_then(|b| b.gpio.as_ref()) {
             None => Box::new(LogPanel),
@@ -521,12 +525,13 @@ pub async fn run(
                 match r {
                     Ok(Err(e)) => result = Err(e.into()),
                     Ok(Ok(_)) => {}
-                    Err(e) => tracing::error!(error = %e, "the uplink task ended"),
+                    Err(e) => result = Err(ServiceError::Task(format!("the uplink task ended: {e}"))),
                 }
                 break;
             }
             r = &mut pipeline => {
-                tracing::error!(error = ?r.err(), "the pipeline task ended");
+                let why = r.err().map_or_else(|| "returned".to_string(), |e| e.to_string());
+                result = Err(ServiceError::Task(format!("the pipeline task ended: {why}")));
                 break;
             }
         }
@@ -553,25 +558,35 @@ pub async fn run(
     if !uplink_done {
         let _ = uplink_stop.send(StopWhen::Drained);
         let drain_until = (tokio::time::Instant::now() + DRAIN).min(deadline);
-        if tokio::time::timeout_at(drain_until, &mut uplink)
-            .await
-            .is_err()
-        {
+        let mut ended = tokio::time::timeout_at(drain_until, &mut uplink).await;
+        if ended.is_err() {
             let _ = uplink_stop.send(StopWhen::Now);
-            match tokio::time::timeout_at(deadline, &mut uplink).await {
-                Err(_) => {
-                    tracing::warn!("the uplink did not stop in time");
-                    uplink.abort();
-                }
-                Ok(Ok(Err(e))) if result.is_ok() => result = Err(e.into()),
-                Ok(_) => {}
+            ended = tokio::time::timeout_at(deadline, &mut uplink).await;
+        }
+        match ended {
+            Err(_) => {
+                tracing::warn!("the uplink did not stop in time");
+                uplink.abort();
             }
+            Ok(Ok(Err(e))) if result.is_ok() => result = Err(e.into()),
+            Ok(_) => {}
         }
     }
-    if let Err(e) = lock(&log).journal().flush() {
+    // `try_lock`: a pipeline stuck inside the journal holds the lock, and the stop must
+    // still end (systemd would kill it anyway, after TimeoutStopSec).
+    let flushed = match log.try_lock() {
+        Ok(mut log) => log.journal().flush().map_err(ServiceError::from),
+        Err(std::sync::TryLockError::Poisoned(p)) => {
+            p.into_inner().journal().flush().map_err(ServiceError::from)
+        }
+        Err(std::sync::TryLockError::WouldBlock) => Err(ServiceError::Task(
+            "the journal is busy (stuck pipeline): not flushed".into(),
+        )),
+    };
+    if let Err(e) = flushed {
         tracing::error!(error = %e, "journal flush on stop failed");
         if result.is_ok() {
-            result = Err(e.into());
+            result = Err(e);
         }
     }
     if result.is_ok() {
