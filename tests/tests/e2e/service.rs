@@ -364,11 +364,14 @@ fn test_flooded_port_does_not_starve_a_seal_alarm() {
     let broker = Mosquitto::start("svc-d");
     let sub = Subscriber::start(broker.port, "svc-d-sub", "ects/v1/#");
     let flood = Pty::open();
+    let mut burst = Pty::open();
     let tcp_port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
     let sources = serial("noisy", "nmea", &flood.path)
+        + &serial("burst", "nmea", &burst.path)
+        + "queue = 1\n\n"
         + &format!(
             "[[sources]]\nname = \"locks\"\nkind = \"tcp\"\nprotocol = \"jt600\"\nlisten = \"127.0.0.1:{tcp_port}\"\nmax_connections = 4\n"
         );
@@ -439,6 +442,38 @@ fn test_flooded_port_does_not_starve_a_seal_alarm() {
         "the alarm did not get through the flood:\n{}",
         gw.log()
     );
+    // A burst of valid fixes into a queue of one: what does not fit is dropped at the
+    // source and reported as overload; nothing is lost silently — every fix is either a
+    // position or counted in a gateway.dropped (the 200th epoch stays open, unfinished).
+    let epochs: Vec<u8> = (0..200).flat_map(epoch).collect();
+    burst.write(&epochs);
+    let accounted = |r: &[(String, String)]| -> u64 {
+        let events = gw.events_in(r);
+        let positions = events
+            .iter()
+            .filter(|e| e["type"] == "position" && e["device"]["id"] == "burst")
+            .count() as u64;
+        let dropped: u64 = events
+            .iter()
+            .filter(|e| e["type"] == "gateway.dropped" && e["device"]["id"] == "burst")
+            .inspect(|e| assert_eq!(e["details"]["reason"], "overload"))
+            .filter_map(|e| e["details"]["count"].as_u64())
+            .sum();
+        positions + dropped
+    };
+    assert!(
+        sub.wait_for(LONG, |r| accounted(r) == 199),
+        "fixes accounted for: {} of 199\n{}",
+        accounted(&sub.received()),
+        gw.log()
+    );
+    assert!(
+        of_type(&gw.events(&sub), "gateway.dropped")
+            .iter()
+            .any(|e| e["details"]["reason"] == "overload"),
+        "a queue of one took a burst of 200 without a drop?"
+    );
+
     // The connection limit: three more fit (four in all), a fifth is closed at once.
     let _more: Vec<std::net::TcpStream> = (0..3)
         .map(|_| std::net::TcpStream::connect(("127.0.0.1", tcp_port)).unwrap())
