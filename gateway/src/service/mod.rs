@@ -16,6 +16,12 @@
 //!   journal, then wakes the uplink. It beats a [`Health`] heartbeat at least once a
 //!   second; the main loop sends systemd's `WATCHDOG=1` only while that heartbeat is fresh,
 //!   so a stuck pipeline gets the service restarted.
+//! - The panel task ([`crate::gpio`]) drives the status LED and buzzer from what the
+//!   service tells it (ready, stuck, sources lost, critical events) and turns an opening
+//!   of the enclosure into an input of its own queue (`enclosure`).
+//! - Configuration-class failures found at start (unusable TLS material or password file)
+//!   are [`ServiceError::Setup`], checked before anything starts: the binary exits 2, which
+//!   the systemd unit does not restart.
 //! - Start: a `gateway.started` event, with `unclean_shutdown` set when the marker file
 //!   `<state_dir>/running` of the previous run is still there; then `READY=1`.
 //! - Stop (SIGTERM / SIGINT): `STOPPING=1`; sources stop; the stage drains what is
