@@ -366,6 +366,19 @@ pub async fn run(
     stage: Box<dyn Stage>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServiceError> {
+    run_with(config, stage, Notifier::from_env(), shutdown).await
+}
+
+/// [`run`], telling systemd through `notifier` (tests give their own socket).
+///
+/// # Errors
+/// As [`run`].
+pub async fn run_with(
+    config: Config,
+    stage: Box<dyn Stage>,
+    notifier: Notifier,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServiceError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| ServiceError::Io { path, source }
@@ -496,7 +509,6 @@ pub async fn run(
         pipeline_stop_rx,
     ));
 
-    let notifier = Notifier::from_env();
     notifier.notify("READY=1");
     panel_state.ready.store(true, Ordering::Relaxed);
     tracing::info!(gateway = %config.gateway, sources = config.sources.len(), "gateway running");
@@ -630,6 +642,101 @@ mod tests {
         );
         assert_eq!(out[0].severity, Severity::Critical);
         assert_eq!(out[0].device.as_ref().unwrap().id.as_str(), "noisy");
+    }
+
+    /// A stage that blocks (as a journal write that never returns would) stops the
+    /// watchdog pings; when it moves again, they resume.
+    #[test]
+    fn test_a_stuck_pipeline_stops_the_watchdog_pings() {
+        use std::os::unix::net::UnixDatagram;
+        use std::sync::atomic::AtomicBool;
+
+        struct Stuck(Arc<AtomicBool>);
+        impl Stage for Stuck {
+            fn on_input(
+                &mut self,
+                _: Input,
+                _: ects_firmware::time::Timestamp,
+                _: &mut Vec<Event>,
+            ) {
+                self.0.store(true, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_secs(8));
+            }
+            fn tick(&mut self, _: ects_firmware::time::Timestamp, _: &mut Vec<Event>) {}
+        }
+
+        let dir = std::env::temp_dir().join(format!("ects-stuck-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let free_port = || {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let (broker, device) = (free_port(), free_port());
+        let text = format!(
+            "[gateway]\nid = \"stuck\"\nstate_dir = \"{}\"\n[uplink]\nhost = \"127.0.0.1\"\nport = {broker}\n[[sources]]\nname = \"locks\"\nkind = \"tcp\"\nprotocol = \"jt600\"\nlisten = \"127.0.0.1:{device}\"\n",
+            dir.display()
+        );
+        let config = Config::from_toml("stuck.toml", &text, None).unwrap();
+        let sock = dir.join("notify.sock");
+        let rx = UnixDatagram::bind(&sock).unwrap();
+        rx.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let notifier = Notifier::new(sock.to_str(), Some("1000000"), None, 0);
+        let blocked = Arc::new(AtomicBool::new(false));
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let stage = Box::new(Stuck(blocked.clone()));
+        let service = std::thread::spawn(move || {
+            runtime.block_on(run_with(config, stage, notifier, async {
+                let _ = stop_rx.await;
+            }))
+        });
+        let messages = |for_: Duration| {
+            let until = Instant::now() + for_;
+            let mut got = Vec::new();
+            while Instant::now() < until {
+                let mut buf = [0u8; 64];
+                if let Ok(n) = rx.recv(&mut buf) {
+                    got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+                }
+            }
+            got
+        };
+        let before = messages(Duration::from_secs(2));
+        assert_eq!(
+            before.first().map(String::as_str),
+            Some("READY=1"),
+            "{before:?}"
+        );
+        assert!(before.iter().any(|m| m == "WATCHDOG=1"), "{before:?}");
+
+        let frame = b"(3301210003,U06,1,040812,185302,T,22.564025,N,113.242329,E,5,152,9,32%,0000000000011,10133,5173,22,100,1,300,100,10)";
+        let mut conn = std::net::TcpStream::connect(("127.0.0.1", device)).unwrap();
+        std::io::Write::write_all(&mut conn, frame).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !blocked.load(Ordering::SeqCst) {
+            assert!(Instant::now() < deadline, "the stage never got the input");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // STALL (3 s) after the last beat the pings stop; look from 4 s to 6 s.
+        let _ = messages(Duration::from_secs(4));
+        let during = messages(Duration::from_secs(2));
+        assert!(
+            !during.iter().any(|m| m == "WATCHDOG=1"),
+            "pinged while stuck: {during:?}"
+        );
+        // The stage returns 8 s after it blocked: the pings come back.
+        let after = messages(Duration::from_secs(6));
+        assert!(after.iter().any(|m| m == "WATCHDOG=1"), "{after:?}");
+
+        let _ = stop_tx.send(());
+        service.join().unwrap().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
