@@ -707,7 +707,11 @@ mod tests {
             }
             got
         };
-        let before = messages(Duration::from_secs(2));
+        let mut before = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline && !before.iter().any(|m| m == "WATCHDOG=1") {
+            before.extend(messages(Duration::from_millis(200)));
+        }
         assert_eq!(
             before.first().map(String::as_str),
             Some("READY=1"),
