@@ -204,7 +204,7 @@ impl core::error::Error for PositionError {}
 /// A WGS 84 position with the quality a customs officer needs to judge it.
 ///
 /// Optional float fields that are not finite are left out of the wire form.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Position {
     lat: f64,
     lon: f64,
@@ -455,6 +455,20 @@ pub struct RouteDeviation {
     /// The corridor half-width, metres.
     #[serde(serialize_with = "finite_f32")]
     pub width_m: f32,
+    /// Outside the corridor, or inside it but heading back the way it came.
+    pub reason: DeviationReason,
+}
+
+/// What kind of route deviation was confirmed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum DeviationReason {
+    /// Further from the centre line than the corridor's half-width.
+    Outside,
+    /// Inside the corridor but going back along it (a U-turn): the distance along the
+    /// route fell well behind the furthest point reached.
+    WrongWay,
 }
 
 /// Details of `route.returned`.

@@ -4,6 +4,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod event;
+pub mod monitor;
 pub mod nmea;
 pub mod seal;
 pub mod text;

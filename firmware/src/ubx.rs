@@ -491,7 +491,9 @@ impl NavPvtData {
 }
 
 /// The jamming state MON-RF reports for an RF block.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum JammingState {
     /// 0: unknown or the feature is disabled.
     Unknown,

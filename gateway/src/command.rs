@@ -23,8 +23,8 @@ use serde::Deserialize;
 
 /// Largest command payload accepted.
 pub const MAX_COMMAND_BYTES: usize = 16 * 1024;
-/// Most seals one trip may carry.
-pub const MAX_SEALS: usize = 8;
+/// Most seals one trip may carry (the monitor keeps them in a fixed-size trip state).
+pub const MAX_SEALS: usize = ects_firmware::monitor::trip::MAX_TRIP_SEALS;
 /// Largest GeoJSON geometry accepted in a corridor or zone update.
 pub const MAX_GEOJSON_BYTES: usize = 12 * 1024;
 

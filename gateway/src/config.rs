@@ -1,8 +1,8 @@
 //! The service configuration: one TOML file, parsed once into a validated [`Config`].
 //!
-//! [`RawConfig`] mirrors the TOML 1:1 (serde, unknown keys refused everywhere except the
-//! tables owned by the corridor monitor, which are kept opaque); [`Config::try_from`]
-//! checks every value once. Code downstream only ever sees a [`Config`].
+//! [`RawConfig`] mirrors the TOML 1:1 (serde, unknown keys refused; `[monitor]` and
+//! `[[trips]]` are read by the corridor monitor, [`crate::monitor::load`], which loads the
+//! geometry files they name); [`Config::try_from`] checks every value once. Code downstream only ever sees a [`Config`].
 //!
 //! Every error names the file, the dotted key (`sources[2].baud`, 0-based index) and what
 //! was expected, e.g.
@@ -18,8 +18,8 @@
 //!   or `board:gps` / `board:seal` taken from the board profile) and a standard baud rate;
 //!   a TCP source has a listen address and a connection limit; every queue is bounded.
 //! - Sizes and intervals are within the ranges documented in `docs/operations.md`.
-//! - `[monitor]`, `corridors`, `zones` and `[[trips]]` are passed through unvalidated: the
-//!   corridor monitor owns them.
+//! - `[monitor]` and `[[trips]]` are validated, and their corridor and zone files loaded,
+//!   by the corridor monitor; its errors name the file, the key, trip or GeoJSON feature.
 
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
@@ -63,13 +63,9 @@ pub struct RawConfig {
     /// `[[sources]]`.
     #[serde(default)]
     pub sources: Vec<RawSource>,
-    /// `[monitor]`: owned by the corridor monitor, passed through unvalidated.
+    /// `[monitor]`: validated by the corridor monitor ([`crate::monitor::load`]).
     pub monitor: Option<toml::Value>,
-    /// Corridor files: owned by the corridor monitor, passed through unvalidated.
-    pub corridors: Option<toml::Value>,
-    /// Zone files: owned by the corridor monitor, passed through unvalidated.
-    pub zones: Option<toml::Value>,
-    /// `[[trips]]`: owned by the trip registry, passed through unvalidated.
+    /// `[[trips]]`: validated by the corridor monitor.
     pub trips: Option<toml::Value>,
 }
 
@@ -197,14 +193,9 @@ pub struct Config {
     pub position_interval: Duration,
     /// Sources, in file order.
     pub sources: Vec<SourceConfig>,
-    /// `[monitor]`, unvalidated.
-    pub monitor: Option<toml::Value>,
-    /// `corridors`, unvalidated.
-    pub corridors: Option<toml::Value>,
-    /// `zones`, unvalidated.
-    pub zones: Option<toml::Value>,
-    /// `[[trips]]`, unvalidated.
-    pub trips: Option<toml::Value>,
+    /// The corridor monitor: thresholds, geometry and trips from `[monitor]` and
+    /// `[[trips]]`, validated (geometry files loaded).
+    pub monitor: crate::monitor::MonitorSettings,
 }
 
 /// Validated `[journal]`.
@@ -292,6 +283,9 @@ pub enum ConfigError {
         /// What was expected instead.
         expected: String,
     },
+    /// `[monitor]`, `[[trips]]` or a geometry file they name is invalid.
+    #[error("{0}")]
+    Monitor(#[from] crate::monitor::MonitorConfigError),
     /// The TOML itself is malformed.
     #[error("{file}: {message}")]
     Syntax {
@@ -388,7 +382,7 @@ impl Config {
             .filter(|s| matches!(s.transport, Transport::Serial { .. }))
             .count();
         format!(
-            "{}: gateway `{}`, board {}, {} source(s) ({} serial, {} tcp), broker {}:{}{}, journal {} MiB in {}",
+            "{}: gateway `{}`, board {}, {} source(s) ({} serial, {} tcp), broker {}:{}{}, journal {} MiB in {}, {} corridor(s), {} zone(s), {} trip(s)",
             self.file,
             self.gateway,
             self.board.as_ref().map_or("none", |b| b.name.as_str()),
@@ -404,6 +398,9 @@ impl Config {
             },
             self.journal.max_bytes / (1024 * 1024),
             self.state_dir.join("journal").display(),
+            self.monitor.corridors.len(),
+            self.monitor.zones.len(),
+            self.monitor.trips.len(),
         )
     }
 }
@@ -839,10 +836,12 @@ impl TryFrom<(&str, RawConfig)> for Config {
             uplink,
             position_interval: Duration::from_secs(interval),
             sources,
-            monitor: raw.monitor,
-            corridors: raw.corridors,
-            zones: raw.zones,
-            trips: raw.trips,
+            monitor: crate::monitor::load(
+                Path::new(file),
+                raw.monitor.as_ref(),
+                raw.trips.as_ref(),
+                u32::try_from(interval).unwrap_or(u32::MAX),
+            )?,
         })
     }
 }

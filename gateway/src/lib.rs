@@ -25,6 +25,7 @@ pub mod config;
 pub mod demo;
 pub mod gpio;
 pub mod journal;
+pub mod monitor;
 pub mod payload;
 pub mod position;
 pub mod seal_keys;

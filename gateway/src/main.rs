@@ -20,6 +20,7 @@ use ects_gateway::payload::Encoding;
 
 mod decode;
 mod journal_cli;
+mod replay;
 
 #[derive(Parser)]
 #[command(
@@ -62,6 +63,9 @@ enum Command {
         #[arg(long)]
         journal: Option<PathBuf>,
     },
+    /// Replay recorded GPS and seal captures through the corridor monitor and print the
+    /// events it raises (the published payloads, one a line). Deterministic.
+    Replay(replay::ReplayArgs),
     /// Run the gateway service: sources → stage → journal → MQTT uplink, until SIGTERM or
     /// SIGINT (see docs/operations.md). Exit 2 for a bad configuration.
     Run {
@@ -159,6 +163,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Journal(cmd) => journal_cli::run(cmd, &mut out),
         Command::Decode(cmd) => decode::run(cmd).map(|()| ExitCode::SUCCESS),
+        Command::Replay(args) => replay::run(args, &mut out).map(|()| ExitCode::SUCCESS),
         Command::Demo {
             gateway,
             position_interval_s,
@@ -285,8 +290,20 @@ fn run_service(config: ects_gateway::config::Config) -> anyhow::Result<()> {
                 _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT"),
             }
         };
-        let stage = Box::new(ects_gateway::service::pass_through(&config));
-        ects_gateway::service::run(config, stage, shutdown)
+        use ects_gateway::service::monitor_stage::{MonitorCommands, MonitorStage, MonitorState};
+        std::fs::create_dir_all(&config.state_dir)
+            .with_context(|| format!("cannot create {}", config.state_dir.display()))?;
+        let state = MonitorState::open(
+            config.monitor.clone(),
+            &config.state_dir,
+            ects_gateway::wall_clock(),
+        );
+        let stage = Box::new(MonitorStage::new(
+            state.clone(),
+            ects_gateway::service::pass_through(&config),
+        ));
+        let commands = Box::new(MonitorCommands(state));
+        ects_gateway::service::run(config, stage, commands, shutdown)
             .await
             .context("gateway service")
     })?;

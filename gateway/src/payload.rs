@@ -83,6 +83,7 @@ mod tests {
                 corridor: "northern-corridor".parse().unwrap(),
                 distance_m: 812.5,
                 width_m: 500.0,
+                reason: ects_firmware::event::DeviationReason::Outside,
             }),
             Timestamp::from_unix_seconds(1_764_345_600),
         );

@@ -1,8 +1,10 @@
 //! `ects-tools`: operator and test tools for ECTS Edge.
 //!
-//! Today: [`verify`], the payload verifier that central integrators and the test suite use to
-//! check published events against the payload schema (`docs/schema/event.v1.json`, embedded
-//! here so the tool works anywhere). Simulators and the scenario runner join it as they are
-//! built.
+//! - [`verify`]: the payload verifier that central integrators and the test suite use to
+//!   check published events against the payload schema (`docs/schema/event.v1.json`,
+//!   embedded here so the tool works anywhere).
+//! - [`sim`]: device simulators (a truck's GPS receiver and e-lock along a corridor) for
+//!   hardware-in-loop tests, the scenario tests and the demo.
 
+pub mod sim;
 pub mod verify;

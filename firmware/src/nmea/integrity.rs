@@ -55,7 +55,7 @@ pub const MAX_SIGNALS: usize = 6;
 pub type Signals = heapless::Vec<IntegritySignal, MAX_SIGNALS>;
 
 /// Thresholds of the [`IntegrityMonitor`].
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct IntegrityConfig {
     /// Consecutive epochs without a fix before [`IntegritySignal::FixLost`] (≥ 1).
     pub lost_after_epochs: u8,
@@ -90,7 +90,7 @@ impl Default for IntegrityConfig {
 }
 
 /// An integrity condition raised by an epoch.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub enum IntegritySignal {
     /// The fix has been lost for the configured number of epochs.
@@ -184,7 +184,7 @@ fn clamp_secs(d: Duration) -> u32 {
 }
 
 /// Derives [`IntegritySignal`]s from consecutive fixes (see the module docs).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct IntegrityMonitor {
     config: IntegrityConfig,
     /// Last epoch's time.

@@ -109,7 +109,7 @@ impl NmeaDate {
 }
 
 /// A position in WGS 84 degrees (north and east positive).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LatLon {
     /// Latitude, −90 to 90.
     pub lat: f64,

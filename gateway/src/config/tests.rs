@@ -54,7 +54,7 @@ fn test_base_is_valid_with_defaults() {
             max_connections: 64
         }
     );
-    assert!(c.monitor.is_none());
+    assert!(c.monitor.trips.is_empty() && c.monitor.corridors.is_empty());
 }
 
 /// Broken configurations and the exact message each gets: file, dotted key, expectation.
@@ -198,7 +198,7 @@ fn test_broken_configs_name_file_key_and_expectation() {
         ),
         (
             format!("extra = 1\n{BASE}"),
-            "gw.toml: key `extra`: unknown field `extra`, expected one of `gateway`, `journal`, `uplink`, `positions`, `sources`, `monitor`, `corridors`, `zones`, `trips` (line 1)",
+            "gw.toml: key `extra`: unknown field `extra`, expected one of `gateway`, `journal`, `uplink`, `positions`, `sources`, `monitor`, `trips` (line 1)",
         ),
         (
             "[gateway\nid = 1".to_string(),
@@ -235,20 +235,25 @@ fn test_board_override_and_board_paths() {
 }
 
 #[test]
-fn test_monitor_tables_pass_through_opaque() {
-    let text = format!(
-        "corridors = [\"/etc/ects/corridors/northern.geojson\"]\nzones = [\"/etc/ects/zones.geojson\"]\n{BASE}\n[monitor]\nanything = {{ nested = [1, 2] }}\n\n[[trips]]\ndeclaration = \"22MBAIM400123456\"\n"
+fn test_monitor_tables_are_validated() {
+    let stray = format!("corridors = [\"/etc/ects/northern.geojson\"]\n{BASE}");
+    assert!(
+        err(&stray).starts_with("gw.toml: key `corridors`: unknown field `corridors`"),
+        "{}",
+        err(&stray)
     );
-    let c = Config::from_toml("gw.toml", &text, None).unwrap();
-    assert_eq!(
-        c.monitor.unwrap()["anything"]["nested"][1].as_integer(),
-        Some(2)
+    let unknown = format!("{BASE}\n[monitor]\nanything = 1\n");
+    assert!(
+        err(&unknown).starts_with("gw.toml: [monitor]: unknown field `anything`"),
+        "{}",
+        err(&unknown)
     );
-    assert!(c.corridors.unwrap().is_array());
-    assert!(c.zones.is_some());
+    let trip = format!(
+        "{BASE}\n[[trips]]\ndeclaration = \"D1\"\nvehicle = \"V\"\ncorridor = \"c\"\norigin = \"o\"\ndestination = \"d\"\ndeadline = \"2030-01-01T00:00:00Z\"\nofficer = \"K\"\n"
+    );
     assert_eq!(
-        c.trips.unwrap()[0]["declaration"].as_str(),
-        Some("22MBAIM400123456")
+        err(&trip),
+        "gw.toml: [[trips]] #1 (D1) corridor: no corridor \"c\" in the corridor files"
     );
 }
 

@@ -123,7 +123,7 @@ pub fn run(args: SealArgs, input: Box<dyn Read>) -> anyhow::Result<()> {
 }
 
 /// Decodes lines of one protocol; keeps what state the protocol needs across lines.
-struct Decoder {
+pub(crate) struct Decoder {
     protocol: SealProtocol,
     eseal_config: Option<String>,
     jt808: jt808::Options,
@@ -140,6 +140,36 @@ const DEDUP_WINDOW: usize = 4096;
 const MAX_SEALS: usize = 1024;
 
 impl Decoder {
+    /// A decoder that drops duplicate reports, as the gateway does (for `replay`).
+    pub(crate) fn deduplicating(protocol: SealProtocol) -> Self {
+        let mut d = Decoder::new(protocol);
+        d.dedup = Some(Box::new(Dedup::new()));
+        d
+    }
+
+    /// The new reports one input line (hex or text frame) stands for; a line that does
+    /// not decode gives the reason.
+    pub(crate) fn reports(&mut self, text: &str) -> Result<Vec<SealReport>, String> {
+        let frame = parse_line(text);
+        let mut d = if self.protocol == SealProtocol::Native {
+            match self.native.verify(&frame) {
+                Ok(d) => d,
+                Err(e) => match e.spoof_report() {
+                    Some(r) => {
+                        let mut d = Decoded::empty(FrameKind::Event, Some(r.device.clone()));
+                        let _ = d.reports.push(r);
+                        d
+                    }
+                    None => return Err(e.to_string()),
+                },
+            }
+        } else {
+            self.decode(&frame).map_err(|e| e.to_string())?
+        };
+        self.drop_duplicates(&mut d);
+        Ok(d.reports.into_iter().collect())
+    }
+
     fn new(protocol: SealProtocol) -> Self {
         Decoder {
             protocol,

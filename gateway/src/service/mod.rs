@@ -29,6 +29,7 @@
 //!   publishes `offline` and disconnects; the journal is flushed and the marker removed.
 //!   The whole stop takes at most [`SHUTDOWN_BUDGET`].
 
+pub mod monitor_stage;
 pub mod notify;
 pub mod source;
 pub mod stage;
@@ -46,7 +47,7 @@ use ects_firmware::event::{
 use ects_firmware::text::Text;
 use tokio::sync::{Notify, mpsc, watch};
 
-use crate::command::NoTripRegistry;
+use crate::command::CommandHandler;
 use crate::config::{Config, Transport, is_gps};
 use crate::gpio::{CdevPanel, LogPanel, Panel, PanelIo, PanelState};
 use crate::journal::event_log::EventLog;
@@ -280,6 +281,7 @@ async fn pipeline(
             last_tick = Instant::now();
         }
         sink.file(&mut out);
+        stage.filed();
         health.beat();
         let stopping = *stop.borrow();
         if stopping && !busy {
@@ -298,6 +300,7 @@ async fn pipeline(
     stage.tick(crate::wall_clock(), &mut out);
     overload_reports(&queues, &mut out);
     sink.file(&mut out);
+    stage.filed();
 }
 
 /// The panel task: LED, buzzer and tamper switch every [`crate::gpio::PERIOD`]; an
@@ -364,9 +367,10 @@ fn uplink_config(config: &Config) -> Result<UplinkConfig, ServiceError> {
 pub async fn run(
     config: Config,
     stage: Box<dyn Stage>,
+    commands: Box<dyn CommandHandler>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServiceError> {
-    run_with(config, stage, Notifier::from_env(), shutdown).await
+    run_with(config, stage, commands, Notifier::from_env(), shutdown).await
 }
 
 /// [`run`], telling systemd through `notifier` (tests give their own socket).
@@ -376,6 +380,7 @@ pub async fn run(
 pub async fn run_with(
     config: Config,
     stage: Box<dyn Stage>,
+    commands: Box<dyn CommandHandler>,
     notifier: Notifier,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServiceError> {
@@ -425,9 +430,7 @@ pub async fn run_with(
         uplink_cfg,
         log.clone(),
         wake_uplink.clone(),
-        Some(Box::new(NoTripRegistry {
-            why: "this gateway has no trip registry yet (the corridor monitor is not in this release)",
-        })),
+        Some(commands),
         uplink_stop_rx,
     ));
 
@@ -692,7 +695,8 @@ mod tests {
             .unwrap();
         let stage = Box::new(Stuck(blocked.clone()));
         let service = std::thread::spawn(move || {
-            runtime.block_on(run_with(config, stage, notifier, async {
+            let commands = Box::new(crate::command::NoTripRegistry { why: "a test" });
+            runtime.block_on(run_with(config, stage, commands, notifier, async {
                 let _ = stop_rx.await;
             }))
         });

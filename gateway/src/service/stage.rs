@@ -91,6 +91,10 @@ pub trait Stage: Send {
     fn on_input(&mut self, input: Input, now: Timestamp, out: &mut Vec<Event>);
     /// Lets time-based rules fire (overstay, GPS lost, …); called about once a second.
     fn tick(&mut self, now: Timestamp, out: &mut Vec<Event>);
+    /// Called after the events pushed so far are in the journal: a stage that persists
+    /// its state does it here, so that a saved alarm state never precedes its journaled
+    /// alarm (a crash in between would otherwise lose the alarm).
+    fn filed(&mut self) {}
 }
 
 /// The stage used until the corridor monitor lands: thinned positions per GPS source,

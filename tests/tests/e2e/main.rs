@@ -12,6 +12,10 @@ mod seal;
 mod uplink;
 // Mutual TLS between the uplink and a real mosquitto, certificates made in the test.
 mod tls;
+// The corridor monitor: scenarios on the Northern Corridor through `replay`.
+mod replay;
+// The corridor monitor in the running service: SIGKILL mid-deviation, commands.
+mod monitor_service;
 // `ects-gateway run`: PTYs as serial devices, a TCP e-lock, a real mosquitto, SIGTERM,
 // unplug/replug, a flooded port, systemd notifications; `check-config`.
 mod service;

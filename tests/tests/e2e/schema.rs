@@ -51,6 +51,7 @@ fn sample(ty: EventType, full: bool) -> EventKind {
             corridor: corridor(),
             distance_m: 812.5,
             width_m: 500.0,
+            reason: ects_firmware::event::DeviationReason::Outside,
         }),
         EventType::RouteReturned => EventKind::RouteReturned(RouteReturned {
             corridor: corridor(),

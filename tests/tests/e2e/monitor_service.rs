@@ -1,0 +1,233 @@
+//! The corridor monitor inside `ects-gateway run`: a truck's GPS on a pseudo-terminal, a
+//! real mosquitto, the gateway SIGKILLed in the middle of a deviation and restarted, and
+//! trips armed by central's commands.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use ects_e2e::{Mosquitto, Pty, Subscriber, bin, scratch};
+use ects_tools::sim::{self, Script};
+use serde_json::Value;
+
+use super::replay::{DECLARATION, route, setup_service};
+
+const LONG: Duration = Duration::from_secs(30);
+
+struct Service {
+    child: Option<Child>,
+    dir: PathBuf,
+}
+
+impl Service {
+    fn start(name: &str, port: u16, gps: &Pty) -> Service {
+        let dir = scratch(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let extra = format!(
+            "[uplink]\nhost = \"127.0.0.1\"\nport = {port}\nkeep_alive_s = 5\n\n[[sources]]\nname = \"gps\"\nkind = \"serial\"\nprotocol = \"nmea\"\npath = \"{}\"\nbaud = 9600\n",
+            gps.path.display()
+        );
+        let gateway = format!(
+            "board = \"sim\"\nstate_dir = \"{}\"",
+            dir.join("state").display()
+        );
+        setup_service(&dir, 500.0, &[], "", now, &gateway, &extra);
+        let mut s = Service { child: None, dir };
+        s.spawn();
+        s
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("gateway.log"))
+            .unwrap();
+        self.child = Some(
+            Command::new(bin("ects-gateway"))
+                .args(["run", "--config"])
+                .arg(self.dir.join("gateway.toml"))
+                .env("ECTS_LOG", "info")
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .unwrap(),
+        );
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill(); // SIGKILL
+            let _ = c.wait();
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("gateway.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn events(sub: &Subscriber) -> Vec<Value> {
+    sub.received()
+        .iter()
+        .filter(|(t, _)| t.starts_with("ects/v1/ke-test-01/events/"))
+        .filter_map(|(_, p)| serde_json::from_str(p).ok())
+        .collect()
+}
+
+/// Distinct event ids of `ty` (delivery is at least once: a resend has the same id).
+fn ids(events: &[Value], ty: &str) -> Vec<String> {
+    let mut ids: Vec<String> = events
+        .iter()
+        .filter(|e| e["type"] == ty)
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+#[test]
+fn sigkill_mid_deviation_resumes_with_exactly_one_alarm() {
+    let broker = Mosquitto::start("mon-kill");
+    let sub = Subscriber::start(broker.port, "mon-kill-sub", "ects/v1/ke-test-01/#");
+    let mut gps = Pty::open();
+    let mut gw = Service::start("mon-kill", broker.port, &gps);
+    // Out of Mombasa, 2 km off the corridor from 5 to 15 km, back, on to 20 km; a fix
+    // every 10 s of receiver time, written as fast as the port takes them.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let fixes = sim::generate(
+        &route(),
+        &Script {
+            legs: sim::parse_legs("detour:5-15@2000, drive:20").unwrap(),
+            start: now - 3600,
+            interval_s: 10,
+            speed_mps: 25.0,
+            noise_m: 10.0,
+            outlier_every: 0,
+            seed: 3,
+        },
+    );
+    let (before, after): (Vec<_>, Vec<_>) = fixes.iter().partition(|f| f.along_m < 10_000.0);
+    // Before the kill: the deviation is confirmed; after the restart: the return.
+    for (part, ty) in [(&before, "route.deviation"), (&after, "route.returned")] {
+        for f in part.iter() {
+            gps.write(sim::nmea_epoch(f).as_bytes());
+        }
+        let quoted = format!("\"{ty}\"");
+        assert!(
+            sub.wait_for(LONG, |r| r.iter().any(|(_, p)| p.contains(&quoted))),
+            "no {ty}:\n{}",
+            gw.log()
+        );
+        if ty == "route.deviation" {
+            gw.kill();
+            gw.spawn();
+        }
+    }
+    let events = events(&sub);
+    assert_eq!(ids(&events, "route.deviation").len(), 1, "{events:#?}");
+    assert_eq!(ids(&events, "route.returned").len(), 1);
+    assert_eq!(
+        ids(&events, "trip.armed").len(),
+        1,
+        "the restart must not re-arm the trip"
+    );
+    let back = events
+        .iter()
+        .find(|e| e["type"] == "route.returned")
+        .unwrap();
+    // Outside from about 5.3 km to 15.5 km at 25 m/s: the time before the kill counts.
+    let outside = back["details"]["outside_s"].as_u64().unwrap();
+    assert!(
+        outside >= 300,
+        "{outside} s: the deviation's start was forgotten"
+    );
+    assert_eq!(back["trip"], DECLARATION);
+    assert!(
+        gw.log().contains("trips and detector state resumed"),
+        "{}",
+        gw.log()
+    );
+}
+
+#[test]
+fn a_trip_armed_by_command_is_monitored() {
+    let broker = Mosquitto::start("mon-cmd");
+    let sub = Subscriber::start(broker.port, "mon-cmd-sub", "ects/v1/ke-test-01/#");
+    let gps = Pty::open();
+    let _gw = Service::start("mon-cmd", broker.port, &gps);
+    assert!(
+        sub.wait_for(LONG, |r| r
+            .iter()
+            .any(|(t, p)| t.ends_with("/status") && p.contains("online"))),
+        "the gateway did not come online"
+    );
+    let publish = |name: &str, body: &str| {
+        let ok = Command::new("mosquitto_pub")
+            .args(["-h", "127.0.0.1", "-p", &broker.port.to_string(), "-q", "1"])
+            .args(["-t", &format!("ects/v1/ke-test-01/cmd/{name}"), "-m", body])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    };
+    publish(
+        "trip.arm",
+        r#"{"v":1,"command_id":"arm-7","officer":"KRA-0042","args":{"declaration":"22MBA0000007","vehicle":"KDA 7","seals":["E-7"],"corridor":"northern","origin":"mombasa-port","destination":"kigali-icd","deadline":"2099-01-01T00:00:00Z"}}"#,
+    );
+    publish(
+        "trip.disarm",
+        r#"{"v":1,"command_id":"disarm-7","officer":"KRA-0042","args":{"declaration":"22MBA0000007"}}"#,
+    );
+    publish(
+        "trip.arm",
+        r#"{"v":1,"command_id":"bad-1","officer":"KRA-0042","args":{"declaration":"X","vehicle":"V","seals":["S"],"corridor":"southern","origin":"mombasa-port","destination":"kigali-icd","deadline":"2099-01-01T00:00:00Z"}}"#,
+    );
+    assert!(sub.wait_for(LONG, |r| {
+        let e: Vec<Value> = r
+            .iter()
+            .filter_map(|(_, p)| serde_json::from_str::<Value>(p).ok())
+            .collect();
+        e.iter()
+            .any(|v| v["type"] == "trip.armed" && v["trip"] == "22MBA0000007")
+            && e.iter().filter(|v| v["command_id"].is_string()).count() >= 3
+    }));
+    let results: Vec<Value> = sub
+        .received()
+        .iter()
+        .filter(|(t, _)| t.ends_with("/result"))
+        .map(|(_, p)| serde_json::from_str(p).unwrap())
+        .collect();
+    let result = |id: &str| {
+        results
+            .iter()
+            .find(|r| r["command_id"] == id)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(result("arm-7")["ok"], true);
+    assert_eq!(result("disarm-7")["ok"], false);
+    assert!(
+        result("disarm-7")["error"]
+            .as_str()
+            .unwrap()
+            .contains("not inside its destination"),
+        "{results:?}"
+    );
+    assert_eq!(result("bad-1")["error"], "no corridor southern");
+}
