@@ -7,12 +7,13 @@
 #   add --dry-run to any of them to print the commands instead of running them
 #
 # The package holds /usr/local/bin/ects-gateway, /etc/ects/board (the profile name the
-# service passes to --board) and the documentation under /usr/share/doc/ects-edge. The
-# cross toolchain comes from Debian's packages (scripts/cross.sh installs it when missing).
+# service reads with --board-file), the systemd unit, and the documentation and example
+# configurations under /usr/share/doc/ects-edge (docs/operations.md says how to enable it).
+# The cross toolchain comes from Debian's packages (scripts/cross.sh installs it if missing).
 set -euo pipefail
 cd "$(dirname "$0")"
 
-usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 
 BOARD=""; MODE=""; DEST=""; DRY=0
 while [ $# -gt 0 ]; do
@@ -54,12 +55,13 @@ fi
 
 # 2. Package.
 run rm -rf "$STAGE"
-run mkdir -p "$STAGE/usr/local/bin" "$STAGE/etc/ects" "$STAGE/usr/share/doc/ects-edge" dist
+run mkdir -p "$STAGE/usr/local/bin" "$STAGE/etc/ects" "$STAGE/etc/systemd/system" "$STAGE/usr/share/doc/ects-edge" dist
 run install -m 0755 "$(gateway_pi_binary)" "$STAGE/usr/local/bin/ects-gateway"
+run install -m 0644 deploy/ects-gateway.service "$STAGE/etc/systemd/system/ects-gateway.service"
 if [ "$DRY" = 1 ]; then echo "would write $BOARD to $STAGE/etc/ects/board"
 else printf '%s\n' "$BOARD" > "$STAGE/etc/ects/board"
 fi
-run cp -r README.md docs boards "$STAGE/usr/share/doc/ects-edge/"
+run cp -r README.md docs boards config deploy "$STAGE/usr/share/doc/ects-edge/"
 run tar -C "$STAGE" --owner=0 --group=0 -czf "$PKG" etc usr
 [ "$DRY" = 1 ] || echo "package: $PKG"
 

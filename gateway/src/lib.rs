@@ -34,7 +34,7 @@ pub mod tls;
 pub mod topic;
 pub mod uplink;
 
-/// The gateway's wall clock, as a UTC [`Timestamp`]: the one place the gateway reads it
+/// The gateway's wall clock, as a UTC [`Timestamp`](ects_firmware::time::Timestamp): the one place the gateway reads it
 /// (the firmware core never does; time is passed to it). Before 1970 — a board whose RTC
 /// was never set — reads as the epoch.
 pub fn wall_clock() -> ects_firmware::time::Timestamp {

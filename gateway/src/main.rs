@@ -225,8 +225,17 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     return Ok(ExitCode::from(2));
                 }
             };
-            run_service(config)?;
-            Ok(ExitCode::SUCCESS)
+            match run_service(config) {
+                Ok(()) => Ok(ExitCode::SUCCESS),
+                Err(e)
+                    if e.downcast_ref::<ects_gateway::service::ServiceError>()
+                        .is_some_and(ects_gateway::service::ServiceError::is_config) =>
+                {
+                    tracing::error!("{e:#}");
+                    Ok(ExitCode::from(2))
+                }
+                Err(e) => Err(e),
+            }
         }
         Command::CheckConfig { file, board } => {
             match ects_gateway::config::Config::from_file(&file, board.as_deref()) {

@@ -70,7 +70,7 @@ impl Inspection {
 /// acknowledged.
 ///
 /// # Errors
-/// [`JournalError::Io`] if the directory or a segment cannot be read.
+/// [`JournalError::Io`](super::JournalError::Io) if the directory or a segment cannot be read.
 pub fn inspect<FS: Filesystem>(
     fs: &FS,
     dir: &Path,

@@ -16,6 +16,12 @@
 //!   journal, then wakes the uplink. It beats a [`Health`] heartbeat at least once a
 //!   second; the main loop sends systemd's `WATCHDOG=1` only while that heartbeat is fresh,
 //!   so a stuck pipeline gets the service restarted.
+//! - The panel task ([`crate::gpio`]) drives the status LED and buzzer from what the
+//!   service tells it (ready, stuck, sources lost, critical events) and turns an opening
+//!   of the enclosure into an input of its own queue (`enclosure`).
+//! - Configuration-class failures found at start (unusable TLS material or password file)
+//!   are [`ServiceError::Setup`], checked before anything starts: the binary exits 2, which
+//!   the systemd unit does not restart.
 //! - Start: a `gateway.started` event, with `unclean_shutdown` set when the marker file
 //!   `<state_dir>/running` of the previous run is still there; then `READY=1`.
 //! - Stop (SIGTERM / SIGINT): `STOPPING=1`; sources stop; the stage drains what is
@@ -82,6 +88,21 @@ pub enum ServiceError {
     /// The uplink failed (its journal, or its TLS material).
     #[error(transparent)]
     Uplink(#[from] UplinkError),
+    /// A file the configuration names cannot be used (TLS material, password file): a
+    /// configuration problem that restarting does not fix.
+    #[error("{0}")]
+    Setup(String),
+    /// A task of the service ended when it should not have (the pipeline, the uplink).
+    #[error("{0}")]
+    Task(String),
+}
+
+impl ServiceError {
+    /// Whether the configuration is at fault (the binary exits 2, which systemd does not
+    /// restart).
+    pub fn is_config(&self) -> bool {
+        matches!(self, ServiceError::Setup(_))
+    }
 }
 
 /// The pipeline's heartbeat: when the stage task last made a round.
@@ -308,9 +329,8 @@ async fn panel(mut io: Box<dyn PanelIo>, state: Arc<PanelState>, mut link: Link)
 
 /// Reads the first line of the MQTT password file.
 fn read_password(path: &Path) -> Result<String, ServiceError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ServiceError::Io {
-        path: path.to_path_buf(),
-        source,
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ServiceError::Setup(format!("uplink.password_file: {}: {e}", path.display()))
     })?;
     Ok(text.lines().next().unwrap_or("").to_string())
 }
@@ -321,6 +341,12 @@ fn uplink_config(config: &Config) -> Result<UplinkConfig, ServiceError> {
     let mut c = UplinkConfig::new(config.gateway.clone(), u.host.clone(), u.port);
     c.keep_alive = u.keep_alive;
     c.max_rate = u.max_rate;
+    if let Some(tls) = &u.tls {
+        // Checked here, before anything starts, so that a bad file is a configuration
+        // error (the uplink would otherwise fail after start-up).
+        crate::tls::client_config(tls)
+            .map_err(|e| ServiceError::Setup(format!("uplink TLS: {e}")))?;
+    }
     c.tls = u.tls.clone();
     if let Some(user) = &u.username {
         let password = match &u.password_file {
@@ -335,18 +361,34 @@ fn uplink_config(config: &Config) -> Result<UplinkConfig, ServiceError> {
 /// Runs the service until `shutdown` completes, then stops within [`SHUTDOWN_BUDGET`].
 ///
 /// # Errors
-/// [`ServiceError`] if the state directory, the journal or the uplink's TLS material
-/// cannot be used at start, or the journal fails while running.
+/// [`ServiceError::Setup`] if the TLS material or the password file cannot be used
+/// (checked first); another [`ServiceError`] if the state directory or the journal cannot
+/// be used at start, or the journal fails while running.
 pub async fn run(
     config: Config,
     stage: Box<dyn Stage>,
     commands: Box<dyn CommandHandler>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServiceError> {
+    run_with(config, stage, commands, Notifier::from_env(), shutdown).await
+}
+
+/// [`run`], telling systemd through `notifier` (tests give their own socket).
+///
+/// # Errors
+/// As [`run`].
+pub async fn run_with(
+    config: Config,
+    stage: Box<dyn Stage>,
+    commands: Box<dyn CommandHandler>,
+    notifier: Notifier,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServiceError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| ServiceError::Io { path, source }
     };
+    let uplink_cfg = uplink_config(&config)?;
     std::fs::create_dir_all(&config.state_dir).map_err(io(&config.state_dir))?;
     let marker = config.state_dir.join(MARKER);
     let unclean = marker.exists();
@@ -383,7 +425,6 @@ pub async fn run(
     };
     sink.file(&mut vec![started]);
 
-    let uplink_cfg = uplink_config(&config)?;
     let (uplink_stop, uplink_stop_rx) = watch::channel(StopWhen::Never);
     let mut uplink = tokio::spawn(uplink::run(
         uplink_cfg,
@@ -415,8 +456,8 @@ pub async fn run(
             stats,
             wake: wake.clone(),
             stop: stop_rx.clone(),
-            // Cannot fail: the configuration checked the number of keys.
-            state: SourceState::new(&s.keys).unwrap_or_else(|_| unreachable!()),
+            state: SourceState::new(&s.keys)
+                .map_err(|e| ServiceError::Setup(format!("sources `{}`: {e}", s.name)))?,
         };
         sources.push(match &s.transport {
             Transport::Serial { path, baud } => {
@@ -430,21 +471,22 @@ pub async fn run(
     }
     {
         let (tx, rx) = mpsc::channel(8);
+        let stats = Arc::new(SourceStats::default());
         let name =
             ects_firmware::event::SourceName::new("enclosure").unwrap_or_else(|_| unreachable!());
         queues.push(Queue {
             rx,
-            stats: Arc::new(SourceStats::default()),
+            stats: stats.clone(),
             name: name.clone(),
         });
         let link = Link {
             name,
             protocol: Protocol::Gpio,
             tx,
-            stats: Arc::new(SourceStats::default()),
+            stats,
             wake: wake.clone(),
             stop: stop_rx.clone(),
-            state: SourceState::new(&SealKeys::default()).unwrap_or_else(|_| unreachable!()),
+            state: SourceState::new(&SealKeys::default()).map_err(ServiceError::Setup)?,
         };
         let io: Box<dyn PanelIo> = match config.board.as_ref().and_then(|b| b.gpio.as_ref()) {
             None => Box::new(LogPanel),
@@ -470,7 +512,6 @@ pub async fn run(
         pipeline_stop_rx,
     ));
 
-    let notifier = Notifier::from_env();
     notifier.notify("READY=1");
     panel_state.ready.store(true, Ordering::Relaxed);
     tracing::info!(gateway = %config.gateway, sources = config.sources.len(), "gateway running");
@@ -505,12 +546,13 @@ pub async fn run(
                 match r {
                     Ok(Err(e)) => result = Err(e.into()),
                     Ok(Ok(_)) => {}
-                    Err(e) => tracing::error!(error = %e, "the uplink task ended"),
+                    Err(e) => result = Err(ServiceError::Task(format!("the uplink task ended: {e}"))),
                 }
                 break;
             }
             r = &mut pipeline => {
-                tracing::error!(error = ?r.err(), "the pipeline task ended");
+                let why = r.err().map_or_else(|| "returned".to_string(), |e| e.to_string());
+                result = Err(ServiceError::Task(format!("the pipeline task ended: {why}")));
                 break;
             }
         }
@@ -537,25 +579,35 @@ pub async fn run(
     if !uplink_done {
         let _ = uplink_stop.send(StopWhen::Drained);
         let drain_until = (tokio::time::Instant::now() + DRAIN).min(deadline);
-        if tokio::time::timeout_at(drain_until, &mut uplink)
-            .await
-            .is_err()
-        {
+        let mut ended = tokio::time::timeout_at(drain_until, &mut uplink).await;
+        if ended.is_err() {
             let _ = uplink_stop.send(StopWhen::Now);
-            match tokio::time::timeout_at(deadline, &mut uplink).await {
-                Err(_) => {
-                    tracing::warn!("the uplink did not stop in time");
-                    uplink.abort();
-                }
-                Ok(Ok(Err(e))) if result.is_ok() => result = Err(e.into()),
-                Ok(_) => {}
+            ended = tokio::time::timeout_at(deadline, &mut uplink).await;
+        }
+        match ended {
+            Err(_) => {
+                tracing::warn!("the uplink did not stop in time");
+                uplink.abort();
             }
+            Ok(Ok(Err(e))) if result.is_ok() => result = Err(e.into()),
+            Ok(_) => {}
         }
     }
-    if let Err(e) = lock(&log).journal().flush() {
+    // `try_lock`: a pipeline stuck inside the journal holds the lock, and the stop must
+    // still end (systemd would kill it anyway, after TimeoutStopSec).
+    let flushed = match log.try_lock() {
+        Ok(mut log) => log.journal().flush().map_err(ServiceError::from),
+        Err(std::sync::TryLockError::Poisoned(p)) => {
+            p.into_inner().journal().flush().map_err(ServiceError::from)
+        }
+        Err(std::sync::TryLockError::WouldBlock) => Err(ServiceError::Task(
+            "the journal is busy (stuck pipeline): not flushed".into(),
+        )),
+    };
+    if let Err(e) = flushed {
         tracing::error!(error = %e, "journal flush on stop failed");
         if result.is_ok() {
-            result = Err(e.into());
+            result = Err(e);
         }
     }
     if result.is_ok() {
@@ -593,6 +645,106 @@ mod tests {
         );
         assert_eq!(out[0].severity, Severity::Critical);
         assert_eq!(out[0].device.as_ref().unwrap().id.as_str(), "noisy");
+    }
+
+    /// A stage that blocks (as a journal write that never returns would) stops the
+    /// watchdog pings; when it moves again, they resume.
+    #[test]
+    fn test_a_stuck_pipeline_stops_the_watchdog_pings() {
+        use std::os::unix::net::UnixDatagram;
+        use std::sync::atomic::AtomicBool;
+
+        struct Stuck(Arc<AtomicBool>);
+        impl Stage for Stuck {
+            fn on_input(
+                &mut self,
+                _: Input,
+                _: ects_firmware::time::Timestamp,
+                _: &mut Vec<Event>,
+            ) {
+                self.0.store(true, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_secs(8));
+            }
+            fn tick(&mut self, _: ects_firmware::time::Timestamp, _: &mut Vec<Event>) {}
+        }
+
+        let dir = std::env::temp_dir().join(format!("ects-stuck-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let free_port = || {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let (broker, device) = (free_port(), free_port());
+        let text = format!(
+            "[gateway]\nid = \"stuck\"\nstate_dir = \"{}\"\n[uplink]\nhost = \"127.0.0.1\"\nport = {broker}\n[[sources]]\nname = \"locks\"\nkind = \"tcp\"\nprotocol = \"jt600\"\nlisten = \"127.0.0.1:{device}\"\n",
+            dir.display()
+        );
+        let config = Config::from_toml("stuck.toml", &text, None).unwrap();
+        let sock = dir.join("notify.sock");
+        let rx = UnixDatagram::bind(&sock).unwrap();
+        rx.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let notifier = Notifier::new(sock.to_str(), Some("1000000"), None, 0);
+        let blocked = Arc::new(AtomicBool::new(false));
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let stage = Box::new(Stuck(blocked.clone()));
+        let service = std::thread::spawn(move || {
+            let commands = Box::new(crate::command::NoTripRegistry { why: "a test" });
+            runtime.block_on(run_with(config, stage, commands, notifier, async {
+                let _ = stop_rx.await;
+            }))
+        });
+        let messages = |for_: Duration| {
+            let until = Instant::now() + for_;
+            let mut got = Vec::new();
+            while Instant::now() < until {
+                let mut buf = [0u8; 64];
+                if let Ok(n) = rx.recv(&mut buf) {
+                    got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+                }
+            }
+            got
+        };
+        let mut before = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline && !before.iter().any(|m| m == "WATCHDOG=1") {
+            before.extend(messages(Duration::from_millis(200)));
+        }
+        assert_eq!(
+            before.first().map(String::as_str),
+            Some("READY=1"),
+            "{before:?}"
+        );
+        assert!(before.iter().any(|m| m == "WATCHDOG=1"), "{before:?}");
+
+        let frame = b"(3301210003,U06,1,040812,185302,T,22.564025,N,113.242329,E,5,152,9,32%,0000000000011,10133,5173,22,100,1,300,100,10)";
+        let mut conn = std::net::TcpStream::connect(("127.0.0.1", device)).unwrap();
+        std::io::Write::write_all(&mut conn, frame).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !blocked.load(Ordering::SeqCst) {
+            assert!(Instant::now() < deadline, "the stage never got the input");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // STALL (3 s) after the last beat the pings stop; look from 4 s to 6 s.
+        let _ = messages(Duration::from_secs(4));
+        let during = messages(Duration::from_secs(2));
+        assert!(
+            !during.iter().any(|m| m == "WATCHDOG=1"),
+            "pinged while stuck: {during:?}"
+        );
+        // The stage returns 8 s after it blocked: the pings come back.
+        let after = messages(Duration::from_secs(6));
+        assert!(after.iter().any(|m| m == "WATCHDOG=1"), "{after:?}");
+
+        let _ = stop_tx.send(());
+        service.join().unwrap().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -7,8 +7,9 @@
 //!   `SourceLost` once, logs which device is missing, retries every [`RETRY`], and sends
 //!   `SourceRestored` with the outage when the device is back.
 //! - A **TCP source** listens, accepts at most `max_connections` device connections (more
-//!   are closed at once), decodes each connection with its own state, writes the replies
-//!   back on the connection, and closes connections idle for [`IDLE`].
+//!   are closed at once), decodes each connection with its own framer (de-duplication and
+//!   native seal counters are shared by the source), writes the replies back on the
+//!   connection, and closes connections idle for [`IDLE`].
 //!
 //! Invariants: every buffer is bounded (a read buffer of [`READ_BUF`] bytes and the
 //! decoder's framers); data inputs never wait for room in the queue — when it is full
@@ -117,21 +118,29 @@ enum End {
     Gone(String),
 }
 
-/// Reads, decodes, replies and delivers until the stream ends or the service stops.
-async fn session<S>(stream: &mut S, decoder: &mut WireDecoder, link: &mut Link) -> End
+/// Reads, decodes, replies and delivers until the stream ends, stays silent for `idle`
+/// (TCP only: a serial seal reader may rightly be silent for hours), or the service stops.
+async fn session<S>(
+    stream: &mut S,
+    decoder: &mut WireDecoder,
+    link: &mut Link,
+    idle: Option<std::time::Duration>,
+) -> End
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
+    // `None`: a timeout that never fires in practice.
+    let idle = idle.unwrap_or(std::time::Duration::from_secs(u64::from(u32::MAX)));
     let mut buf = vec![0u8; READ_BUF];
     let mut out = Output::default();
     let mut stop = link.stop.clone();
     loop {
         let read = tokio::select! {
-            r = tokio::time::timeout(IDLE, stream.read(&mut buf)) => r,
+            r = tokio::time::timeout(idle, stream.read(&mut buf)) => r,
             _ = stop.wait_for(|s| *s) => return End::Stopped,
         };
         let n = match read {
-            Err(_) => return End::Gone(format!("idle for {} s", IDLE.as_secs())),
+            Err(_) => return End::Gone(format!("idle for {} s", idle.as_secs())),
             Ok(Ok(0)) => return End::Gone("end of file".into()),
             Ok(Ok(n)) => n,
             Ok(Err(e)) => return End::Gone(e.to_string()),
@@ -183,7 +192,7 @@ pub async fn serial(mut link: Link, path: PathBuf, baud: u32) {
                         tracing::info!(source = %link.name, %device, baud, "serial device open")
                     }
                 }
-                match session(&mut port, &mut decoder, &mut link).await {
+                match session(&mut port, &mut decoder, &mut link, None).await {
                     End::Stopped => return,
                     End::Gone(why) => {
                         tracing::warn!(source = %link.name, %device, error = %why, "serial device gone; retrying every {} ms", RETRY.as_millis());
@@ -192,6 +201,8 @@ pub async fn serial(mut link: Link, path: PathBuf, baud: u32) {
                             source: link.name.clone(),
                         })
                         .await;
+                        // A node that opens but fails at once must not spin.
+                        link.pause(RETRY).await;
                     }
                 }
             }
@@ -269,7 +280,7 @@ async fn connection(
 ) {
     let _ = socket.set_nodelay(true);
     tracing::debug!(source = %link.name, %peer, "device connected");
-    if let End::Gone(why) = session(&mut socket, &mut decoder, &mut link).await {
+    if let End::Gone(why) = session(&mut socket, &mut decoder, &mut link, Some(IDLE)).await {
         tracing::debug!(source = %link.name, %peer, reason = %why, "device disconnected");
     }
 }

@@ -317,7 +317,10 @@ fn test_unplugged_device_is_lost_then_restored() {
         gw.log()
     );
 
-    drop(gps); // unplugged: the master closes, the pts node disappears
+    // Unplugged: the by-id link goes (as udev removes it; also, the freed pts number may be
+    // reused at once by another test's pseudo-terminal), then the device itself.
+    std::fs::remove_file(&link).unwrap();
+    drop(gps);
     assert!(
         gw.wait_event(&sub, LONG, |e| e["type"] == "source.lost"
             && e["details"]["source"] == "gps"),
@@ -361,11 +364,14 @@ fn test_flooded_port_does_not_starve_a_seal_alarm() {
     let broker = Mosquitto::start("svc-d");
     let sub = Subscriber::start(broker.port, "svc-d-sub", "ects/v1/#");
     let flood = Pty::open();
+    let mut burst = Pty::open();
     let tcp_port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
     let sources = serial("noisy", "nmea", &flood.path)
+        + &serial("burst", "nmea", &burst.path)
+        + "queue = 1\n\n"
         + &format!(
             "[[sources]]\nname = \"locks\"\nkind = \"tcp\"\nprotocol = \"jt600\"\nlisten = \"127.0.0.1:{tcp_port}\"\nmax_connections = 4\n"
         );
@@ -434,6 +440,55 @@ fn test_flooded_port_does_not_starve_a_seal_alarm() {
         gw.wait_event(&sub, LONG, |e| e["type"] == "seal.tampered"
             && e["device"]["id"] == "8043396604"),
         "the alarm did not get through the flood:\n{}",
+        gw.log()
+    );
+    // A burst of valid fixes into a queue of one: what does not fit is dropped at the
+    // source and reported as overload; nothing is lost silently — every fix is either a
+    // position or counted in a gateway.dropped (the 200th epoch stays open, unfinished).
+    let epochs: Vec<u8> = (0..200).flat_map(epoch).collect();
+    burst.write(&epochs);
+    let accounted = |r: &[(String, String)]| -> u64 {
+        let events = gw.events_in(r);
+        let positions = events
+            .iter()
+            .filter(|e| e["type"] == "position" && e["device"]["id"] == "burst")
+            .count() as u64;
+        let dropped: u64 = events
+            .iter()
+            .filter(|e| e["type"] == "gateway.dropped" && e["device"]["id"] == "burst")
+            .inspect(|e| assert_eq!(e["details"]["reason"], "overload"))
+            .filter_map(|e| e["details"]["count"].as_u64())
+            .sum();
+        positions + dropped
+    };
+    assert!(
+        sub.wait_for(LONG, |r| accounted(r) == 199),
+        "fixes accounted for: {} of 199\n{}",
+        accounted(&sub.received()),
+        gw.log()
+    );
+    assert!(
+        of_type(&gw.events(&sub), "gateway.dropped")
+            .iter()
+            .any(|e| e["details"]["reason"] == "overload"),
+        "a queue of one took a burst of 200 without a drop?"
+    );
+
+    // The connection limit: three more fit (four in all), a fifth is closed at once.
+    let _more: Vec<std::net::TcpStream> = (0..3)
+        .map(|_| std::net::TcpStream::connect(("127.0.0.1", tcp_port)).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut fifth = std::net::TcpStream::connect(("127.0.0.1", tcp_port)).unwrap();
+    fifth.set_read_timeout(Some(LONG)).unwrap();
+    let mut byte = [0u8; 1];
+    assert!(
+        matches!(fifth.read(&mut byte), Ok(0) | Err(_)),
+        "the fifth connection was not refused"
+    );
+    assert!(
+        gw.log().contains("connection limit reached"),
+        "{}",
         gw.log()
     );
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -549,4 +604,51 @@ fn test_systemd_unit() {
     assert!(ects_gateway::service::SHUTDOWN_BUDGET < Duration::from_secs(10));
     // Pings every WatchdogSec / 2 = 10 s; a stalled pipeline is noticed well before.
     assert!(ects_gateway::service::STALL < Duration::from_secs(10));
+}
+
+/// Unusable TLS material is a configuration error: exit 2 at once (systemd does not
+/// restart on it), before anything starts, leaving no unclean-shutdown marker.
+#[test]
+fn test_unusable_tls_material_exits_2() {
+    let dir = scratch("svc-tls");
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("gateway.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[gateway]\nid = \"svc-tls\"\nstate_dir = \"{}\"\n\n[uplink]\nhost = \"127.0.0.1\"\ntls_ca = \"{}\"\n",
+            dir.join("state").display(),
+            dir.join("missing-ca.pem").display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(bin("ects-gateway"))
+        .args(["run", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + LONG;
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the gateway did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("uplink TLS"), "{stderr}");
+    assert!(!dir.join("state/running").exists());
+    let _ = std::fs::remove_dir_all(&dir);
 }
