@@ -220,7 +220,7 @@ pub trait CommandHandler: Send {
 }
 
 /// The command handler of a gateway without a trip registry (the `journal drain` field
-/// tool, and the service until the corridor monitor lands): `status.request` is answered
+/// tool): `status.request` is answered
 /// by the uplink itself; everything else is refused, saying why.
 #[derive(Debug, Clone, Copy)]
 pub struct NoTripRegistry {

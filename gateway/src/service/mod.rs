@@ -11,8 +11,8 @@
 //!   bounded queue. The stage task takes at most [`BURST`] inputs from each queue in turn,
 //!   so a flooded source cannot starve the others; what does not fit a queue is dropped
 //!   at the source, counted, and reported as `gateway.dropped` (reason `overload`).
-//! - The stage task owns the [`stage::Stage`] (the corridor monitor, or [`PassThrough`]
-//!   until it lands), passes it the wall clock, and files every event it produces in the
+//! - The stage task owns the [`stage::Stage`] (the corridor monitor,
+//!   [`monitor_stage::MonitorStage`]), passes it the wall clock, and files every event it produces in the
 //!   journal, then wakes the uplink. It beats a [`Health`] heartbeat at least once a
 //!   second; the main loop sends systemd's `WATCHDOG=1` only while that heartbeat is fresh,
 //!   so a stuck pipeline gets the service restarted.
@@ -147,8 +147,8 @@ fn lock(
     log.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The stage to use until the corridor monitor lands: [`PassThrough`] over `config`'s
-/// GPS sources and position interval.
+/// [`PassThrough`] over `config`'s GPS sources and position interval: what the monitor
+/// stage does with inputs no trip concerns.
 pub fn pass_through(config: &Config) -> PassThrough {
     let interval = ects_firmware::time::Duration::from_secs(
         i64::try_from(config.position_interval.as_secs()).unwrap_or(i64::MAX),

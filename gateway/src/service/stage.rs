@@ -1,9 +1,10 @@
 //! The pipeline stage: what the service does between decoded inputs and the journal.
 //!
 //! Sources decode bytes into [`Input`]s; one [`Stage`] turns them into [`Event`]s, which the
-//! service files in the journal. The corridor monitor will be a `Stage`; until it lands,
-//! [`PassThrough`] thins positions and maps seal reports to events with the firmware's
-//! mapping (`ects_firmware::seal::events`).
+//! service files in the journal. The service's stage is the corridor monitor
+//! ([`super::monitor_stage::MonitorStage`]); [`PassThrough`] — thinned positions, seal
+//! reports mapped with the firmware's mapping (`ects_firmware::seal::events`) — handles
+//! what no trip concerns.
 //!
 //! Contract of a [`Stage`]:
 //!
@@ -97,8 +98,8 @@ pub trait Stage: Send {
     fn filed(&mut self) {}
 }
 
-/// The stage used until the corridor monitor lands: thinned positions per GPS source,
-/// seal reports as events, source losses and returns as events.
+/// The stage for what no trip concerns: thinned positions per GPS source, seal reports as
+/// events, source losses and returns as events.
 #[derive(Debug)]
 pub struct PassThrough {
     interval: Duration,
