@@ -32,8 +32,13 @@ if [ "${#pkgs[@]}" -gt 0 ]; then
 fi
 
 echo "==> building" >&2
-cargo build -q --release --locked -p ects-gateway -p ects-tools
-BIN="$PWD/target/release"
+if [ "${ECTS_DEMO_DEBUG:-0}" = 1 ]; then   # the end-to-end test runs the demo on debug builds
+    cargo build -q --locked -p ects-gateway -p ects-tools
+    BIN="$PWD/target/debug"
+else
+    cargo build -q --release --locked -p ects-gateway -p ects-tools
+    BIN="$PWD/target/release"
+fi
 
 free_port() {
     local p

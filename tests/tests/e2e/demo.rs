@@ -148,3 +148,38 @@ fn demo_goes_through_a_journal_that_keeps_ids_unique_across_runs() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The README's first command, `./demo.sh`: broker, gateway service and simulated truck as
+/// real processes; central must see every alarm the script stages, once.
+#[test]
+fn demo_script_shows_every_staged_alarm_once() {
+    // Built by the harness already; the script builds the same debug binaries (a no-op).
+    let _ = (bin("ects-gateway"), bin("ects-tools"));
+    let out = Command::new(ects_e2e::repo_root().join("demo.sh"))
+        .env("ECTS_DEMO_DEBUG", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    for ty in [
+        "trip.armed",
+        "route.deviation",
+        "route.returned",
+        "stop.unauthorized",
+        "gps.jamming",
+        "gps.restored",
+        "seal.tampered",
+    ] {
+        let n = stdout.matches(&format!("\"type\":\"{ty}\"")).count();
+        assert_eq!(n, 1, "{ty} seen {n} times:\n{stdout}\n{stderr}");
+    }
+    assert_eq!(stdout.matches("\"type\":\"gps.jump\"").count(), 0);
+    assert!(stderr.contains("what central received"), "{stderr}");
+    let last = stdout
+        .lines()
+        .filter(|l| l.contains("/status "))
+        .last()
+        .unwrap();
+    assert!(last.contains("\"state\":\"offline\""), "{last}");
+}
