@@ -176,10 +176,6 @@ fn demo_script_shows_every_staged_alarm_once() {
     }
     assert_eq!(stdout.matches("\"type\":\"gps.jump\"").count(), 0);
     assert!(stderr.contains("what central received"), "{stderr}");
-    let last = stdout
-        .lines()
-        .filter(|l| l.contains("/status "))
-        .last()
-        .unwrap();
+    let last = stdout.lines().rfind(|l| l.contains("/status ")).unwrap();
     assert!(last.contains("\"state\":\"offline\""), "{last}");
 }
