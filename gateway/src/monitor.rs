@@ -711,6 +711,8 @@ pub struct GatewayMonitor {
     thinned: HashMap<String, Timestamp>,
     /// Alarms devices are reporting now (device, lock, kind): see `drop_standing_alarms`.
     standing: std::collections::HashSet<String>,
+    /// Trips whose state changed since [`GatewayMonitor::take_dirty`].
+    dirty: Vec<usize>,
 }
 
 impl fmt::Debug for GatewayMonitor {
@@ -749,6 +751,7 @@ impl GatewayMonitor {
             trips: Vec::new(),
             thinned: HashMap::new(),
             standing: std::collections::HashSet::new(),
+            dirty: Vec::new(),
         };
         for t in settings.trips {
             // Cannot fail: `load` resolved the indices against this geometry.
@@ -775,6 +778,7 @@ impl GatewayMonitor {
             monitor,
             gps: trip.gps,
         });
+        self.dirty.push(self.trips.len() - 1);
         Ok(())
     }
 
@@ -789,15 +793,18 @@ impl GatewayMonitor {
         now: Timestamp,
         out: &mut Vec<Event>,
     ) -> Result<(), String> {
-        let entry = self
+        let i = self
             .trips
-            .iter_mut()
-            .find(|t| t.monitor.plan().declaration.as_str() == declaration)
+            .iter()
+            .position(|t| t.monitor.plan().declaration.as_str() == declaration)
             .ok_or_else(|| format!("no trip {declaration}"))?;
+        let entry = &mut self.trips[i];
         with_geo(&self.corridors, &self.zones, |geo| {
             entry.monitor.disarm(officer, geo, now, |e| out.push(e))
         })
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+        self.dirty.push(i);
+        Ok(())
     }
 
     /// Whether a trip with this declaration is known (armed or disarmed).
@@ -821,13 +828,13 @@ impl GatewayMonitor {
 
     /// A fix from GPS source `source`.
     pub fn on_fix(&mut self, source: &str, fix: &Fix, now: Timestamp, out: &mut Vec<Event>) {
-        let trips = &mut self.trips;
+        let (trips, dirty) = (&mut self.trips, &mut self.dirty);
         with_geo(&self.corridors, &self.zones, |geo| {
-            for t in trips
-                .iter_mut()
-                .filter(|t| t.gps.as_ref().is_some_and(|g| g.as_str() == source))
-            {
-                t.monitor.on_fix(geo, fix, now, |e| out.push(e));
+            for (i, t) in trips.iter_mut().enumerate() {
+                if t.gps.as_ref().is_some_and(|g| g.as_str() == source) {
+                    t.monitor.on_fix(geo, fix, now, |e| out.push(e));
+                    dirty.push(i);
+                }
             }
         });
     }
@@ -874,6 +881,7 @@ impl GatewayMonitor {
             with_geo(&self.corridors, &self.zones, |geo| {
                 entry.monitor.on_fix(geo, &fix, now, |e| out.push(e));
             });
+            self.dirty.push(i);
         }
         for mut e in events {
             if matches!(e.kind, EventKind::Position(_)) {
@@ -918,10 +926,14 @@ impl GatewayMonitor {
 
     /// Time-driven checks of every trip (deadlines, dwell limits).
     pub fn tick(&mut self, now: Timestamp, out: &mut Vec<Event>) {
-        let trips = &mut self.trips;
+        let (trips, dirty) = (&mut self.trips, &mut self.dirty);
         with_geo(&self.corridors, &self.zones, |geo| {
-            for t in trips.iter_mut() {
+            for (i, t) in trips.iter_mut().enumerate() {
+                let before = out.len();
                 t.monitor.tick(geo, now, |e| out.push(e));
+                if out.len() > before {
+                    dirty.push(i);
+                }
             }
         });
     }
@@ -1020,53 +1032,106 @@ impl GatewayMonitor {
     }
 }
 
-/// What survives a restart: every trip's full detector state, and the geometry ids the
-/// trips' indices refer to (restoring onto different geometry is refused).
+/// The geometry ids saved trips' indices refer to.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Snapshot {
+pub struct GeometryIds {
     /// Corridor ids, in index order.
     pub corridors: Vec<CorridorId>,
     /// Zone ids, in index order.
     pub zones: Vec<ZoneId>,
-    /// Each trip's state and GPS source.
-    pub trips: Vec<(TripMonitor, Option<SourceName>)>,
+}
+
+/// One trip's saved state: its full detector state and its GPS source.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SavedTrip {
+    /// The trip and its detectors.
+    pub monitor: TripMonitor,
+    /// The GPS source that reports its position.
+    pub gps: Option<SourceName>,
+}
+
+/// For each id of `old`, its index in `new` (`None` where it is gone).
+fn reindex<T: PartialEq>(old: &[T], new: &[T]) -> Vec<Option<u16>> {
+    old.iter()
+        .map(|id| new.iter().position(|n| n == id).map(|i| i as u16))
+        .collect()
+}
+
+/// [`SavedTrip`] by reference, for saving without a copy.
+#[derive(Debug, serde::Serialize)]
+pub struct SavedTripRef<'a> {
+    /// The trip and its detectors.
+    pub monitor: &'a TripMonitor,
+    /// The GPS source that reports its position.
+    pub gps: &'a Option<SourceName>,
 }
 
 impl GatewayMonitor {
-    /// The state to persist (trip registry and detector state).
-    pub fn snapshot(&self) -> Snapshot {
-        Snapshot {
+    /// The ids of the geometry trips' indices refer to now.
+    pub fn geometry_ids(&self) -> GeometryIds {
+        GeometryIds {
             corridors: self.corridors.iter().map(|c| c.id.clone()).collect(),
             zones: self.zones.iter().map(|z| z.id.clone()).collect(),
-            trips: self
-                .trips
-                .iter()
-                .map(|t| (t.monitor.clone(), t.gps.clone()))
-                .collect(),
         }
     }
 
-    /// Replaces the trips with a snapshot's, so that a deviation in progress or a running
-    /// dwell timer continues where it was. Returns how many trips were restored.
-    ///
-    /// # Errors
-    /// The snapshot was taken on other geometry (ids differ): its indices would point at
-    /// the wrong corridors and zones, so nothing is restored.
-    pub fn restore(&mut self, snapshot: Snapshot) -> Result<usize, String> {
-        let corridors: Vec<&CorridorId> = self.corridors.iter().map(|c| &c.id).collect();
-        let zones: Vec<&ZoneId> = self.zones.iter().map(|z| &z.id).collect();
-        if snapshot.corridors.iter().collect::<Vec<_>>() != corridors
-            || snapshot.zones.iter().collect::<Vec<_>>() != zones
-        {
-            return Err("the saved trips refer to other corridors or zones than configured".into());
+    /// Marks trip `i` as changed (a save that failed is retried).
+    pub fn mark_dirty(&mut self, i: usize) {
+        self.dirty.push(i);
+    }
+
+    /// Indices of the trips whose state changed since the last call (to be saved).
+    pub fn take_dirty(&mut self) -> Vec<usize> {
+        let mut d = std::mem::take(&mut self.dirty);
+        d.sort_unstable();
+        d.dedup();
+        d
+    }
+
+    /// Trip `i`'s declaration and state, for saving.
+    pub fn saved_trip(&self, i: usize) -> Option<(&str, SavedTripRef<'_>)> {
+        self.trips.get(i).map(|t| {
+            (
+                t.monitor.plan().declaration.as_str(),
+                SavedTripRef {
+                    monitor: &t.monitor,
+                    gps: &t.gps,
+                },
+            )
+        })
+    }
+
+    /// Resumes saved trips, so that a deviation in progress or a running dwell timer
+    /// continues where it was. Their indices, taken on geometry `saved`, are re-pointed by
+    /// id to the geometry configured now; a trip whose corridor, origin or destination is
+    /// no longer configured, or whose declaration is already known, is skipped (logged).
+    /// Returns how many trips were resumed.
+    pub fn restore(&mut self, saved: &GeometryIds, trips: Vec<SavedTrip>) -> usize {
+        let now = self.geometry_ids();
+        let corridors = reindex(&saved.corridors, &now.corridors);
+        let zones = reindex(&saved.zones, &now.zones);
+        let mut resumed = 0;
+        for mut t in trips {
+            let declaration = t.monitor.plan().declaration.clone();
+            if self.has_trip(declaration.as_str()) || self.trips.len() >= MAX_TRIPS {
+                tracing::warn!(trip = %declaration, "saved trip skipped: already known or too many trips");
+                continue;
+            }
+            let ok = t.monitor.remap(
+                |i| corridors.get(usize::from(i)).copied().flatten(),
+                |i| zones.get(usize::from(i)).copied().flatten(),
+            );
+            if !ok {
+                tracing::warn!(trip = %declaration, "saved trip skipped: its corridor or zones are no longer configured");
+                continue;
+            }
+            self.trips.push(TripEntry {
+                monitor: t.monitor,
+                gps: t.gps,
+            });
+            resumed += 1;
         }
-        self.trips = snapshot
-            .trips
-            .into_iter()
-            .take(MAX_TRIPS)
-            .map(|(monitor, gps)| TripEntry { monitor, gps })
-            .collect();
-        Ok(self.trips.len())
+        resumed
     }
 }
 
@@ -1194,7 +1259,7 @@ mod tests {
     }
 
     #[test]
-    fn test_snapshot_restores_only_onto_the_same_geometry() {
+    fn test_saved_trips_resume_by_geometry_id() {
         let mut m = monitor();
         let arm = command(
             "trip.arm",
@@ -1203,16 +1268,27 @@ mod tests {
         );
         m.apply(&arm, Timestamp::from_unix_seconds(0), &mut Vec::new())
             .unwrap();
-        let snap = m.snapshot();
-        let text = serde_json::to_string(&snap).unwrap();
-        let back: Snapshot = serde_json::from_str(&text).unwrap();
-        let mut fresh = monitor();
-        assert_eq!(fresh.restore(back.clone()), Ok(1));
-        assert_eq!(fresh.snapshot(), snap);
+        assert_eq!(m.take_dirty(), [0]);
+        assert!(m.take_dirty().is_empty());
+        let ids = m.geometry_ids();
+        let (declaration, saved) = m.saved_trip(0).unwrap();
+        assert_eq!(declaration, "D1");
+        let text = serde_json::to_string(&saved).unwrap();
+        let back: SavedTrip = serde_json::from_str(&text).unwrap();
+        // Same geometry, zones in another order: resumed, indices re-pointed.
         let mut other = monitor();
         other.zones.reverse();
-        assert!(other.restore(back).is_err());
-        assert_eq!(other.trip_count(), 0);
+        assert_eq!(other.restore(&ids, vec![back.clone()]), 1);
+        let plan = other.trips[0].monitor.plan();
+        assert_eq!(other.zones[usize::from(plan.origin)].id.as_str(), "o");
+        assert_eq!(other.zones[usize::from(plan.destination)].id.as_str(), "d");
+        // Known already: skipped.
+        assert_eq!(other.restore(&ids, vec![back.clone()]), 0);
+        // Destination gone: skipped.
+        let mut gone = monitor();
+        gone.zones.retain(|z| z.id.as_str() != "d");
+        assert_eq!(gone.restore(&ids, vec![back]), 0);
+        assert_eq!(gone.trip_count(), 0);
     }
 
     #[test]

@@ -305,6 +305,46 @@ impl TripMonitor {
         self.zones.iter().any(|s| s.zone == zone)
     }
 
+    /// Re-points the trip's corridor and zone indices after the geometry changed (a
+    /// restart with other files, an update from central): `corridor` and `zone` map an old
+    /// index to the new one, or `None` where that corridor or zone is gone. Returns `false`
+    /// (and changes nothing) if the trip's own corridor, origin or destination is gone;
+    /// zones the vehicle was in that are gone are forgotten.
+    pub fn remap(
+        &mut self,
+        corridor: impl Fn(u16) -> Option<u16>,
+        zone: impl Fn(u16) -> Option<u16>,
+    ) -> bool {
+        let (Some(c), Some(o), Some(d)) = (
+            corridor(self.plan.corridor),
+            zone(self.plan.origin),
+            zone(self.plan.destination),
+        ) else {
+            return false;
+        };
+        if c != self.plan.corridor {
+            self.hint = None;
+        }
+        self.plan.corridor = c;
+        self.plan.origin = o;
+        self.plan.destination = d;
+        let mut zones = Vec::new();
+        for slot in &self.zones {
+            if let Some(z) = zone(slot.zone) {
+                let _ = zones.push(ZoneSlot { zone: z, ..*slot });
+            }
+        }
+        self.zones = zones;
+        let mut entering = Vec::new();
+        for &(z0, n) in &self.entering {
+            if let Some(z) = zone(z0) {
+                let _ = entering.push((z, n));
+            }
+        }
+        self.entering = entering;
+        true
+    }
+
     /// Whether `seal` (an e-seal or lock id, or a device id) belongs to this trip.
     pub fn has_seal(&self, seal: &str) -> bool {
         self.plan.seals.iter().any(|s| s.as_str() == seal)

@@ -7,18 +7,21 @@
 //! - [`MonitorCommands`] applies central's `trip.arm`, `trip.disarm`, `corridor.update` and
 //!   `zone.update` to the same monitor; the trip events they raise are filed by the stage at
 //!   its next call (within a second).
-//! - [`MonitorState`] keeps the trip registry and detector state in
-//!   `<state_dir>/monitor.json` (written to a temporary file, synced, renamed, directory
-//!   synced), so a reboot in the middle of a transit resumes a deviation in progress or a
-//!   running dwell timer instead of starting over.
+//! - [`MonitorState`] keeps the trip registry and detector state in `<state_dir>/trips/`:
+//!   one file per trip (`<hex of the declaration>.json`, written only when that trip
+//!   changed) and `geometry.json` (the corridor and zone ids the trips' indices refer
+//!   to). Each is written to a temporary file, synced and renamed; the directory is synced
+//!   after each save. A reboot in the middle of a transit resumes a deviation in progress
+//!   or a running dwell timer instead of starting over.
 //!
 //! Invariants:
 //! - The state is saved *after* the events that changed it are journaled
 //!   ([`Stage::filed`]): a crash in between repeats an alarm after restart, it never loses
 //!   one. States that changed without an alarm (positions, stop anchors) are saved at
 //!   least every [`SAVE_INTERVAL`].
-//! - A saved state from other geometry (ids changed) is not restored; the configured
-//!   trips are armed instead, and the refusal is logged.
+//! - Saved trips are re-pointed by corridor and zone id to the geometry configured at
+//!   start; a trip whose corridor, origin or destination is gone is not resumed (logged),
+//!   and configured trips not resumed are armed.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -29,18 +32,21 @@ use ects_firmware::time::Timestamp;
 
 use super::stage::{Input, PassThrough, Stage};
 use crate::command::{CommandHandler, Envelope};
-use crate::monitor::{GatewayMonitor, MonitorSettings, Snapshot};
+use crate::monitor::{GatewayMonitor, GeometryIds, MonitorSettings, SavedTrip};
 
 /// Longest time a state change without an alarm waits before it is saved.
 pub const SAVE_INTERVAL: Duration = Duration::from_secs(30);
-/// The state file in the state directory.
-pub const STATE_FILE: &str = "monitor.json";
+/// The trip-state directory in the state directory.
+pub const STATE_DIR: &str = "trips";
+/// The geometry ids file in [`STATE_DIR`].
+const GEOMETRY_FILE: &str = "geometry.json";
 
 /// The monitor shared by the stage and the command handler, and where it is saved.
 #[derive(Debug)]
 pub struct MonitorState {
     monitor: Mutex<GatewayMonitor>,
-    path: PathBuf,
+    /// `<state_dir>/trips`.
+    dir: PathBuf,
     /// Events raised by commands, filed by the stage at its next call.
     outbox: Mutex<Vec<Event>>,
 }
@@ -54,7 +60,7 @@ impl MonitorState {
     /// a state of the same geometry; configured trips not in it are armed at `now` (their
     /// `trip.armed` events wait in the outbox).
     pub fn open(settings: MonitorSettings, state_dir: &Path, now: Timestamp) -> Arc<Self> {
-        let path = state_dir.join(STATE_FILE);
+        let dir = state_dir.join(STATE_DIR);
         let configured = settings.trips.clone();
         let mut events = Vec::new();
         let mut monitor = GatewayMonitor::new(
@@ -65,23 +71,16 @@ impl MonitorState {
             now,
             &mut events,
         );
-        match std::fs::read(&path) {
-            Ok(bytes) => match serde_json::from_slice::<Snapshot>(&bytes) {
-                Ok(snapshot) => match monitor.restore(snapshot) {
-                    Ok(n) => {
-                        tracing::info!(trips = n, file = %path.display(), "trips and detector state resumed")
-                    }
-                    Err(e) => {
-                        tracing::warn!(file = %path.display(), "saved trips not resumed: {e}")
-                    }
-                },
-                Err(e) => {
-                    tracing::warn!(file = %path.display(), "saved trips not readable, not resumed: {e}")
-                }
-            },
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => tracing::warn!(file = %path.display(), "saved trips not readable: {e}"),
+        match read_saved(&dir) {
+            Ok(Some((ids, trips))) => {
+                let found = trips.len();
+                let n = monitor.restore(&ids, trips);
+                tracing::info!(trips = n, of = found, dir = %dir.display(), "trips and detector state resumed");
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(dir = %dir.display(), "saved trips not resumed: {e}"),
         }
+        monitor.take_dirty(); // resumed trips are saved already
         for trip in configured {
             if !monitor.has_trip(trip.plan.declaration.as_str())
                 && let Err(e) = monitor.arm(trip, now, &mut events)
@@ -91,19 +90,55 @@ impl MonitorState {
         }
         let state = Arc::new(MonitorState {
             monitor: Mutex::new(monitor),
-            path,
+            dir,
             outbox: Mutex::new(events),
         });
+        state.save_geometry();
         state.save();
         state
     }
 
-    /// Writes the state file (temporary file, sync, rename, directory sync). A failure is
-    /// logged; the next save tries again.
+    /// Writes the geometry ids the trips' indices refer to.
+    fn save_geometry(&self) {
+        let ids = lock(&self.monitor).geometry_ids();
+        let result = std::fs::create_dir_all(&self.dir)
+            .and_then(|()| write_atomically(&self.dir.join(GEOMETRY_FILE), &ids))
+            .and_then(|()| sync_dir(&self.dir));
+        if let Err(e) = result {
+            tracing::error!(dir = %self.dir.display(), "trip geometry ids not saved: {e}");
+        }
+    }
+
+    /// Writes the state of every trip that changed since the last save. A failure is
+    /// logged and the trip is saved again next time.
     fn save(&self) {
-        let snapshot = lock(&self.monitor).snapshot();
-        if let Err(e) = write_atomically(&self.path, &snapshot) {
-            tracing::error!(file = %self.path.display(), "trip state not saved: {e}");
+        let mut monitor = lock(&self.monitor);
+        let dirty = monitor.take_dirty();
+        if dirty.is_empty() {
+            return;
+        }
+        let mut failed = Vec::new();
+        for &i in &dirty {
+            let Some((declaration, saved)) = monitor.saved_trip(i) else {
+                continue;
+            };
+            let path = self.dir.join(format!("{}.json", hex(declaration)));
+            if let Err(e) = write_atomically(&path, &saved) {
+                tracing::error!(file = %path.display(), "trip state not saved: {e}");
+                failed.push(i);
+            }
+        }
+        if let Err(e) = sync_dir(&self.dir) {
+            tracing::error!(dir = %self.dir.display(), "trip state directory not synced: {e}");
+        }
+        // Geometry commands may have added corridors or zones: keep the ids current.
+        drop(monitor);
+        self.save_geometry();
+        if !failed.is_empty() {
+            let mut monitor = lock(&self.monitor);
+            for i in failed {
+                monitor.mark_dirty(i);
+            }
         }
     }
 
@@ -113,18 +148,55 @@ impl MonitorState {
     }
 }
 
-fn write_atomically(path: &Path, snapshot: &Snapshot) -> std::io::Result<()> {
+/// A declaration as a file name: lowercase hex of its bytes (declarations may hold `/`).
+fn hex(s: &str) -> String {
+    s.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The saved geometry ids and trips in `dir`, if there are any. Unreadable trip files are
+/// skipped (logged), so one damaged file does not cost the others.
+fn read_saved(dir: &Path) -> std::io::Result<Option<(GeometryIds, Vec<SavedTrip>)>> {
+    let ids = match std::fs::read(dir.join(GEOMETRY_FILE)) {
+        Ok(b) => serde_json::from_slice::<GeometryIds>(&b)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut trips = Vec::new();
+    let mut names: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.extension().is_some_and(|x| x == "json")
+                && p.file_name().is_some_and(|n| n != GEOMETRY_FILE)
+        })
+        .collect();
+    names.sort();
+    for path in names {
+        match std::fs::read(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|b| serde_json::from_slice::<SavedTrip>(&b).map_err(|e| e.to_string()))
+        {
+            Ok(t) => trips.push(t),
+            Err(e) => {
+                tracing::warn!(file = %path.display(), "saved trip not readable, skipped: {e}")
+            }
+        }
+    }
+    Ok(Some((ids, trips)))
+}
+
+fn write_atomically(path: &Path, value: &impl serde::Serialize) -> std::io::Result<()> {
     use std::io::Write;
     let tmp = path.with_extension("json.tmp");
-    let mut f = std::fs::File::create(&tmp)?;
-    serde_json::to_writer(&mut f, snapshot)?;
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+    serde_json::to_writer(&mut f, value)?;
     f.flush()?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
+    f.get_ref().sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
 }
 
 /// The pipeline stage (see the module docs).
