@@ -246,34 +246,35 @@ impl<const N: usize> Framer<N> {
     fn body_run(&mut self, input: &mut &[u8]) {
         let dst = self.buf.get_mut(self.len..).unwrap_or(&mut []);
         let avail = input.get(..dst.len()).unwrap_or(input);
-        // Eight bytes per step; the last partial word is padded with NUL, which is not
+        // Eight bytes per step, then the last partial word padded with NUL, which is not
         // plain, so the scan stops at the end of `avail` at the latest.
         let mut run = 0;
         let mut sum = 0u64;
-        loop {
-            let (w, n) = match avail.get(run..run + 8) {
-                Some(src) => (u64::from_le_bytes(src.try_into().unwrap_or([0; 8])), 8),
-                None => {
-                    let src = avail.get(run..).unwrap_or(&[]);
-                    let mut word = [0u8; 8];
-                    for (d, s) in word.iter_mut().zip(src) {
-                        *d = *s;
-                    }
-                    (u64::from_le_bytes(word), src.len())
-                }
-            };
+        let mut words = avail.chunks_exact(8);
+        let mut end = None;
+        for src in &mut words {
+            let w = u64::from_le_bytes(src.try_into().unwrap_or([0; 8]));
             let special = special_bytes(w);
-            if special == 0 {
-                sum ^= w;
-                run += 8;
-                continue;
+            if special != 0 {
+                end = Some((w, special));
+                break;
             }
-            // The lowest flagged byte is exact (see `special_bytes`).
-            let k = (special.trailing_zeros() / 8) as usize;
-            sum ^= w & low_bytes_mask(k);
-            run += k.min(n);
-            break;
+            sum ^= w;
+            run += 8;
         }
+        let (w, special) = end.unwrap_or_else(|| {
+            let mut word = [0u8; 8];
+            for (d, s) in word.iter_mut().zip(words.remainder()) {
+                *d = *s;
+            }
+            let w = u64::from_le_bytes(word);
+            (w, special_bytes(w))
+        });
+        // The lowest flagged byte is exact (see `special_bytes`); it is never a padding
+        // byte past the end of `avail`.
+        let k = (special.trailing_zeros() / 8) as usize;
+        sum ^= w & low_bytes_mask(k);
+        run += k;
         if let (Some(d), Some(s)) = (dst.get_mut(..run), avail.get(..run)) {
             d.copy_from_slice(s);
         }
