@@ -64,6 +64,91 @@ impl<'a> Fields<'a> {
     }
 }
 
+/// A one-pass reader of fields in their most common form, for the decoders' fast paths.
+///
+/// Each method reads the next field only when it has the simple form it expects, and
+/// returns `None` otherwise (the decoder then starts over on the general path, which gives
+/// the exact error). Whatever a fast path accepts, the general path decodes to the same
+/// value: the fast readers accept a subset of the general parsers' input and compute the
+/// same arithmetic.
+#[derive(Debug, Clone)]
+pub(crate) struct Scan<'a> {
+    rest: &'a [u8],
+    /// Whether the last field has been read.
+    done: bool,
+}
+
+impl<'a> Scan<'a> {
+    /// A reader of `fields` (the body after `<address>,`); `None` without fields.
+    #[inline]
+    pub(crate) fn new(fields: Option<&'a [u8]>) -> Option<Self> {
+        Some(Scan {
+            rest: fields?,
+            done: false,
+        })
+    }
+
+    /// Whether every field has been read.
+    #[inline]
+    pub(crate) fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// Ends the field at `len` bytes into `rest`: skips it and its comma.
+    #[inline]
+    fn advance(&mut self, len: usize) {
+        match self.rest.get(len + 1..) {
+            Some(rest) => self.rest = rest,
+            None => {
+                self.rest = &[];
+                self.done = true;
+            }
+        }
+    }
+
+    /// Whether the byte at `at` ends a field (a comma or the end).
+    #[inline]
+    fn ends_at(&self, at: usize) -> bool {
+        matches!(self.rest.get(at), None | Some(b','))
+    }
+
+    /// The next field as 0 to 3 ASCII digits (`Some(None)` when empty).
+    #[inline]
+    pub(crate) fn small(&mut self) -> Option<Option<u16>> {
+        if self.done {
+            return None;
+        }
+        let mut v: u16 = 0;
+        let mut n = 0;
+        while !self.ends_at(n) {
+            let d = self.rest.get(n)?.wrapping_sub(b'0');
+            if d > 9 || n == 3 {
+                return None;
+            }
+            v = v * 10 + u16::from(d);
+            n += 1;
+        }
+        self.advance(n);
+        Some((n > 0).then_some(v))
+    }
+
+    /// The next field as raw bytes (the last field: everything left).
+    #[inline]
+    pub(crate) fn raw(&mut self) -> Option<&'a [u8]> {
+        if self.done {
+            return None;
+        }
+        let n = self
+            .rest
+            .iter()
+            .position(|&b| b == b',')
+            .unwrap_or(self.rest.len());
+        let f = self.rest.get(..n)?;
+        self.advance(n);
+        Some(f)
+    }
+}
+
 /// An unsigned integer of at most 9 digits.
 #[inline]
 pub(crate) fn uint(f: &[u8]) -> FieldResult<u32> {

@@ -514,27 +514,33 @@ pub fn parse(body: &[u8]) -> Result<Sentence<'_>, ParseError> {
         return Err(ParseError::Address);
     }
     let mut f = Fields::new(fields);
-    // Matching a 3-byte array compiles to integer compares.
-    let data = match <[u8; 3]>::try_from(kind).unwrap_or([0; 3]) {
-        [b'R', b'M', b'C'] => SentenceData::Rmc(RmcData::parse(&mut f)?),
-        [b'G', b'G', b'A'] => SentenceData::Gga(GgaData::parse(&mut f)?),
-        [b'G', b'N', b'S'] => SentenceData::Gns(GnsData::parse(&mut f)?),
-        [b'G', b'L', b'L'] => SentenceData::Gll(GllData::parse(&mut f)?),
-        [b'V', b'T', b'G'] => SentenceData::Vtg(VtgData::parse(&mut f)?),
-        [b'G', b'S', b'A'] => SentenceData::Gsa(GsaData::parse(&mut f)?),
-        [b'G', b'S', b'V'] => SentenceData::Gsv(GsvData::parse(&mut f)?),
-        [b'Z', b'D', b'A'] => SentenceData::Zda(ZdaData::parse(&mut f)?),
-        [b'G', b'S', b'T'] => SentenceData::Gst(GstData::parse(&mut f)?),
-        [b'T', b'X', b'T'] => SentenceData::Txt(TxtData::parse(&mut f)?),
-        _ => SentenceData::Other {
-            fields: fields_str()?,
-        },
+    // Matching a 3-byte array compiles to integer compares. A decoded type's name is
+    // returned as a constant (no UTF-8 check of the address).
+    let (kind, data) = match <[u8; 3]>::try_from(kind).unwrap_or([0; 3]) {
+        [b'G', b'S', b'V'] => (
+            "GSV",
+            SentenceData::Gsv(match GsvData::parse_fast(fields) {
+                Some(d) => d,
+                None => GsvData::parse(&mut f)?,
+            }),
+        ),
+        [b'G', b'S', b'A'] => ("GSA", SentenceData::Gsa(GsaData::parse(&mut f)?)),
+        [b'G', b'G', b'A'] => ("GGA", SentenceData::Gga(GgaData::parse(&mut f)?)),
+        [b'R', b'M', b'C'] => ("RMC", SentenceData::Rmc(RmcData::parse(&mut f)?)),
+        [b'V', b'T', b'G'] => ("VTG", SentenceData::Vtg(VtgData::parse(&mut f)?)),
+        [b'G', b'L', b'L'] => ("GLL", SentenceData::Gll(GllData::parse(&mut f)?)),
+        [b'Z', b'D', b'A'] => ("ZDA", SentenceData::Zda(ZdaData::parse(&mut f)?)),
+        [b'G', b'S', b'T'] => ("GST", SentenceData::Gst(GstData::parse(&mut f)?)),
+        [b'G', b'N', b'S'] => ("GNS", SentenceData::Gns(GnsData::parse(&mut f)?)),
+        [b'T', b'X', b'T'] => ("TXT", SentenceData::Txt(TxtData::parse(&mut f)?)),
+        _ => (
+            ascii(kind)?,
+            SentenceData::Other {
+                fields: fields_str()?,
+            },
+        ),
     };
-    Ok(Sentence {
-        talker,
-        kind: ascii(kind)?,
-        data,
-    })
+    Ok(Sentence { talker, kind, data })
 }
 
 #[cfg(test)]

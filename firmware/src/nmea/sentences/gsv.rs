@@ -1,7 +1,7 @@
 //! GSV: satellites in view.
 
 use super::Reader;
-use crate::nmea::field::{self, Fields};
+use crate::nmea::field::{self, Fields, Scan};
 use crate::nmea::{ParseError, SentenceType};
 
 /// One satellite of a GSV sentence.
@@ -43,6 +43,68 @@ pub struct GsvData {
 }
 
 impl GsvData {
+    /// The common case in one pass: counts and angles of at most three digits, no sign,
+    /// all in range. `None` for anything else, which [`GsvData::parse`] then decides.
+    #[inline]
+    pub(crate) fn parse_fast(fields: Option<&[u8]>) -> Option<Self> {
+        let mut s = Scan::new(fields)?;
+        let byte = |v: Option<u16>| v.map(u8::try_from).transpose().ok();
+        let total = byte(s.small()?)??;
+        let number = byte(s.small()?)??;
+        let in_view = byte(s.small()?)?;
+        if total == 0 || number == 0 || number > total {
+            return None;
+        }
+        let at_most = |v: Option<u16>, max: u16| match v {
+            Some(v) if v > max => None,
+            v => Some(v),
+        };
+        let mut sats = [GsvSatellite::default(); 4];
+        let mut sat_count = 0usize;
+        let mut signal_id = None;
+        for group in 0..5 {
+            if s.is_done() {
+                break;
+            }
+            let first = s.raw()?;
+            if s.is_done() {
+                signal_id = Some(first);
+                break;
+            }
+            if group == 4 {
+                return None;
+            }
+            let prn = field::uint_as::<u16>(first).ok()?;
+            // The ranges make the `as` conversions exact.
+            let elevation_deg = at_most(s.small()?, 90)?.map(|v| v as i8);
+            let azimuth_deg = at_most(s.small()?, 360)?;
+            let cn0_dbhz = at_most(s.small()?, 99)?.map(|v| v as u8);
+            let Some(prn) = prn else { continue };
+            if let Some(slot) = sats.get_mut(sat_count) {
+                *slot = GsvSatellite {
+                    prn,
+                    elevation_deg,
+                    azimuth_deg,
+                    cn0_dbhz,
+                };
+                sat_count += 1;
+            }
+        }
+        let signal_id = match signal_id {
+            None | Some([]) => None,
+            Some([c]) => Some(char::from(*c).to_digit(16)? as u8),
+            Some(_) => return None,
+        };
+        Some(GsvData {
+            total,
+            number,
+            in_view,
+            sats,
+            sat_count: sat_count as u8,
+            signal_id,
+        })
+    }
+
     pub(crate) fn parse(f: &mut Fields<'_>) -> Result<Self, ParseError> {
         let mut r = Reader::new(f, SentenceType::Gsv, 3)?;
         let bad = |field: u8| ParseError::Field {
