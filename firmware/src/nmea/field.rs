@@ -113,7 +113,7 @@ impl<'a> Scan<'a> {
     }
 
     /// The next field as 0 to 3 ASCII digits (`Some(None)` when empty).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn small(&mut self) -> Option<Option<u16>> {
         if self.done {
             return None;
