@@ -517,13 +517,16 @@ pub fn parse(body: &[u8]) -> Result<Sentence<'_>, ParseError> {
     // Matching a 3-byte array compiles to integer compares. A decoded type's name is
     // returned as a constant (no UTF-8 check of the address).
     let (kind, data) = match <[u8; 3]>::try_from(kind).unwrap_or([0; 3]) {
-        [b'G', b'S', b'V'] => (
-            "GSV",
-            SentenceData::Gsv(match GsvData::parse_fast(fields) {
-                Some(d) => d,
-                None => GsvData::parse(&mut f)?,
-            }),
-        ),
+        [b'G', b'S', b'V'] => {
+            if let Some(d) = GsvData::parse_fast(fields) {
+                return Ok(Sentence {
+                    talker,
+                    kind: "GSV",
+                    data: SentenceData::Gsv(d),
+                });
+            }
+            ("GSV", SentenceData::Gsv(GsvData::parse(&mut f)?))
+        }
         [b'G', b'S', b'A'] => ("GSA", SentenceData::Gsa(GsaData::parse(&mut f)?)),
         [b'G', b'G', b'A'] => ("GGA", SentenceData::Gga(GgaData::parse(&mut f)?)),
         [b'R', b'M', b'C'] => ("RMC", SentenceData::Rmc(RmcData::parse(&mut f)?)),

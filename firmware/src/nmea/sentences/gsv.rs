@@ -45,7 +45,7 @@ pub struct GsvData {
 impl GsvData {
     /// The common case in one pass: counts and angles of at most three digits, no sign,
     /// all in range. `None` for anything else, which [`GsvData::parse`] then decides.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn parse_fast(fields: Option<&[u8]>) -> Option<Self> {
         let mut s = Scan::new(fields)?;
         let byte = |v: Option<u16>| v.map(u8::try_from).transpose().ok();
