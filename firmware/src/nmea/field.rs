@@ -37,7 +37,7 @@ impl<'a> Fields<'a> {
     }
 
     /// The next field; an absent trailing field reads as empty.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn next_field(&mut self) -> &'a [u8] {
         let Some(rest) = self.rest else {
             self.index = self.index.saturating_add(1);
@@ -58,7 +58,7 @@ impl<'a> Fields<'a> {
     }
 
     /// Whether fields are left.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn has_more(&self) -> bool {
         self.rest.is_some()
     }
@@ -80,7 +80,7 @@ pub(crate) struct Scan<'a> {
 
 impl<'a> Scan<'a> {
     /// A reader of `fields` (the body after `<address>,`); `None` without fields.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn new(fields: Option<&'a [u8]>) -> Option<Self> {
         Some(Scan {
             rest: fields?,
@@ -89,13 +89,13 @@ impl<'a> Scan<'a> {
     }
 
     /// Whether every field has been read.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn is_done(&self) -> bool {
         self.done
     }
 
     /// Ends the field at `len` bytes into `rest`: skips it and its comma.
-    #[inline]
+    #[inline(always)]
     fn advance(&mut self, len: usize) {
         match self.rest.get(len + 1..) {
             Some(rest) => self.rest = rest,
@@ -107,7 +107,7 @@ impl<'a> Scan<'a> {
     }
 
     /// Whether the byte at `at` ends a field (a comma or the end).
-    #[inline]
+    #[inline(always)]
     fn ends_at(&self, at: usize) -> bool {
         matches!(self.rest.get(at), None | Some(b','))
     }
@@ -133,7 +133,7 @@ impl<'a> Scan<'a> {
     }
 
     /// The next field as raw bytes (the last field: everything left).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn raw(&mut self) -> Option<&'a [u8]> {
         if self.done {
             return None;
@@ -150,7 +150,7 @@ impl<'a> Scan<'a> {
 }
 
 /// An unsigned integer of at most 9 digits.
-#[inline]
+#[inline(always)]
 pub(crate) fn uint(f: &[u8]) -> FieldResult<u32> {
     if f.is_empty() {
         return Ok(None);
@@ -169,7 +169,7 @@ pub(crate) fn uint(f: &[u8]) -> FieldResult<u32> {
 }
 
 /// An unsigned integer that must fit in `T`.
-#[inline]
+#[inline(always)]
 pub(crate) fn uint_as<T: TryFrom<u32>>(f: &[u8]) -> FieldResult<T> {
     match uint(f)? {
         None => Ok(None),
@@ -183,7 +183,7 @@ const POW10: [f64; 19] = [
 ];
 
 /// Accumulates ASCII digits onto `acc` (the caller bounds the count to 18).
-#[inline]
+#[inline(always)]
 fn digits(d: &[u8], mut acc: i64) -> Result<i64, Bad> {
     for &b in d {
         let v = b.wrapping_sub(b'0');
@@ -197,7 +197,7 @@ fn digits(d: &[u8], mut acc: i64) -> Result<i64, Bad> {
 
 /// A decimal number `[+-]digits[.digits]` as (mantissa, number of fraction digits).
 /// At most 18 significant digits; leading zeros do not count.
-#[inline]
+#[inline(always)]
 fn fixed(f: &[u8]) -> FieldResult<(i64, usize)> {
     let (neg, body) = match f {
         [] => return Ok(None),
@@ -224,7 +224,7 @@ fn fixed(f: &[u8]) -> FieldResult<(i64, usize)> {
 }
 
 /// A decimal number as `f64`.
-#[inline]
+#[inline(always)]
 pub(crate) fn decimal(f: &[u8]) -> FieldResult<f64> {
     Ok(fixed(f)?.map(|(m, scale)| match scale {
         0 => m as f64,
@@ -234,7 +234,7 @@ pub(crate) fn decimal(f: &[u8]) -> FieldResult<f64> {
 
 /// A number in `lo..=hi` truncated to an integer: plain digits take an integer fast path
 /// (the usual GSV elevation, azimuth and C/N0), a fraction or sign the decimal path.
-#[inline]
+#[inline(always)]
 pub(crate) fn int_in(f: &[u8], lo: i32, hi: i32) -> FieldResult<i32> {
     let v = match f {
         [] => return Ok(None),
@@ -258,13 +258,13 @@ pub(crate) fn int_in(f: &[u8], lo: i32, hi: i32) -> FieldResult<i32> {
 }
 
 /// A decimal number as `f32`.
-#[inline]
+#[inline(always)]
 pub(crate) fn decimal32(f: &[u8]) -> FieldResult<f32> {
     Ok(decimal(f)?.map(|v| v as f32))
 }
 
 /// A single character field.
-#[inline]
+#[inline(always)]
 pub(crate) fn char1(f: &[u8]) -> FieldResult<u8> {
     match f {
         [] => Ok(None),
@@ -273,7 +273,7 @@ pub(crate) fn char1(f: &[u8]) -> FieldResult<u8> {
     }
 }
 
-#[inline]
+#[inline(always)]
 fn two_digits(f: &[u8], at: usize) -> Result<u8, Bad> {
     match (f.get(at), f.get(at + 1)) {
         (Some(a @ b'0'..=b'9'), Some(b @ b'0'..=b'9')) => Ok((a - b'0') * 10 + (b - b'0')),
@@ -282,7 +282,7 @@ fn two_digits(f: &[u8], at: usize) -> Result<u8, Bad> {
 }
 
 /// `hhmmss[.s…]` UTC time of day. Seconds may be 60 (leap second).
-#[inline]
+#[inline(always)]
 pub(crate) fn time(f: &[u8]) -> FieldResult<NmeaTime> {
     if f.is_empty() {
         return Ok(None);
@@ -322,7 +322,7 @@ pub(crate) fn time(f: &[u8]) -> FieldResult<NmeaTime> {
 
 /// `ddmmyy` date; two-digit years are taken as 2000–2099 except 80–99 (1980–1999, the
 /// GPS era before 2000).
-#[inline]
+#[inline(always)]
 pub(crate) fn date(f: &[u8]) -> FieldResult<NmeaDate> {
     if f.is_empty() {
         return Ok(None);
@@ -343,7 +343,7 @@ pub(crate) fn date(f: &[u8]) -> FieldResult<NmeaDate> {
 
 /// A coordinate `(d)ddmm.mmm…` with its hemisphere field, in signed degrees.
 /// Both empty: `None`. One empty or out of range: malformed.
-#[inline]
+#[inline(always)]
 pub(crate) fn coordinate(value: &[u8], hemi: &[u8], max_deg: f64) -> FieldResult<f64> {
     let (pos, neg) = if max_deg > 90.0 {
         (b'E', b'W')
@@ -390,7 +390,7 @@ pub(crate) fn coordinate(value: &[u8], hemi: &[u8], max_deg: f64) -> FieldResult
 }
 
 /// A latitude and longitude from four fields: both coordinates or neither.
-#[inline]
+#[inline(always)]
 pub(crate) fn lat_lon(lat: &[u8], ns: &[u8], lon: &[u8], ew: &[u8]) -> FieldResult<(f64, f64)> {
     match (coordinate(lat, ns, 90.0)?, coordinate(lon, ew, 180.0)?) {
         (Some(a), Some(o)) => Ok(Some((a, o))),

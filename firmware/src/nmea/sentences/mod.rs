@@ -97,13 +97,13 @@ impl<'a, 'f> Reader<'a, 'f> {
     }
 
     /// The next raw field.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn raw(&mut self) -> &'a [u8] {
         self.fields.next_field()
     }
 
     /// Parses the next field with `p`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn get<T>(
         &mut self,
         p: impl FnOnce(&[u8]) -> FieldResult<T>,
@@ -115,7 +115,7 @@ impl<'a, 'f> Reader<'a, 'f> {
 
     /// Parses the next field, which must be empty or equal to `unit` (e.g. `M` after an
     /// altitude).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn unit(&mut self, unit: u8) -> Result<(), ParseError> {
         let index = self.fields.index;
         match self.fields.next_field() {
@@ -126,7 +126,7 @@ impl<'a, 'f> Reader<'a, 'f> {
     }
 
     /// Reads four fields `lat,N/S,lon,E/W`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn lat_lon(&mut self) -> Result<Option<LatLon>, ParseError> {
         let index = self.fields.index;
         let lat = self.fields.next_field();
@@ -139,7 +139,7 @@ impl<'a, 'f> Reader<'a, 'f> {
     }
 
     /// Reads a status field `A` (valid, `true`) or `V` (void, `false`).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn status(&mut self) -> Result<Option<bool>, ParseError> {
         let index = self.fields.index;
         match self.fields.next_field() {
@@ -151,7 +151,7 @@ impl<'a, 'f> Reader<'a, 'f> {
     }
 
     /// Reads a positioning-mode indicator.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn mode(&mut self) -> Result<Option<PosMode>, ParseError> {
         let index = self.fields.index;
         match self.fields.next_field() {
