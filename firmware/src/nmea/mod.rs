@@ -527,7 +527,16 @@ pub fn parse(body: &[u8]) -> Result<Sentence<'_>, ParseError> {
             }
             ("GSV", SentenceData::Gsv(GsvData::parse(&mut f)?))
         }
-        [b'G', b'S', b'A'] => ("GSA", SentenceData::Gsa(GsaData::parse(&mut f)?)),
+        [b'G', b'S', b'A'] => {
+            if let Some(d) = GsaData::parse_fast(fields) {
+                return Ok(Sentence {
+                    talker,
+                    kind: "GSA",
+                    data: SentenceData::Gsa(d),
+                });
+            }
+            ("GSA", SentenceData::Gsa(GsaData::parse(&mut f)?))
+        }
         [b'G', b'G', b'A'] => ("GGA", SentenceData::Gga(GgaData::parse(&mut f)?)),
         [b'R', b'M', b'C'] => ("RMC", SentenceData::Rmc(RmcData::parse(&mut f)?)),
         [b'V', b'T', b'G'] => ("VTG", SentenceData::Vtg(VtgData::parse(&mut f)?)),
