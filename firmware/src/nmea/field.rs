@@ -106,30 +106,26 @@ impl<'a> Scan<'a> {
         }
     }
 
-    /// Whether the byte at `at` ends a field (a comma or the end).
-    #[inline(always)]
-    fn ends_at(&self, at: usize) -> bool {
-        matches!(self.rest.get(at), None | Some(b','))
-    }
-
     /// The next field as 0 to 3 ASCII digits (`Some(None)` when empty).
     #[inline(always)]
     pub(crate) fn small(&mut self) -> Option<Option<u16>> {
         if self.done {
             return None;
         }
-        let mut v: u16 = 0;
-        let mut n = 0;
-        while !self.ends_at(n) {
-            let d = self.rest.get(n)?.wrapping_sub(b'0');
-            if d > 9 || n == 3 {
-                return None;
-            }
-            v = v * 10 + u16::from(d);
-            n += 1;
-        }
-        self.advance(n);
-        Some((n > 0).then_some(v))
+        let d = |b: &u8| {
+            let v = b.wrapping_sub(b'0');
+            (v <= 9).then_some(u16::from(v))
+        };
+        // One arm per length; each matches the field with its comma or as the last one.
+        let (v, len) = match self.rest {
+            [] | [b',', ..] => (None, 0),
+            [a] | [a, b',', ..] => (Some(d(a)?), 1),
+            [a, b] | [a, b, b',', ..] => (Some(d(a)? * 10 + d(b)?), 2),
+            [a, b, c] | [a, b, c, b',', ..] => (Some(d(a)? * 100 + d(b)? * 10 + d(c)?), 3),
+            _ => return None,
+        };
+        self.advance(len);
+        Some(v)
     }
 
     /// The next field as raw bytes (the last field: everything left).
