@@ -109,6 +109,12 @@ impl<'a> Scan<'a> {
     /// The next field as 0 to 3 ASCII digits (`Some(None)` when empty).
     #[inline(always)]
     pub(crate) fn small(&mut self) -> Option<Option<u16>> {
+        Some(self.small_len()?.0)
+    }
+
+    /// [`Scan::small`] with the field's length.
+    #[inline(always)]
+    pub(crate) fn small_len(&mut self) -> Option<(Option<u16>, usize)> {
         if self.done {
             return None;
         }
@@ -125,7 +131,7 @@ impl<'a> Scan<'a> {
             _ => return None,
         };
         self.advance(len);
-        Some(v)
+        Some((v, len))
     }
 
     /// The next field as raw bytes (the last field: everything left).

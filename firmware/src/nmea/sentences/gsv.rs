@@ -66,15 +66,19 @@ impl GsvData {
             if s.is_done() {
                 break;
             }
-            let first = s.raw()?;
+            let (prn, len) = s.small_len()?;
             if s.is_done() {
-                signal_id = Some(first);
+                // The signal id: one digit (hex letters take the general path).
+                signal_id = match (prn, len) {
+                    (None, _) => None,
+                    (Some(v), 1) => Some(v as u8),
+                    _ => return None,
+                };
                 break;
             }
             if group == 4 {
                 return None;
             }
-            let prn = field::uint_as::<u16>(first).ok()?;
             // The ranges make the `as` conversions exact.
             let elevation_deg = at_most(s.small()?, 90)?.map(|v| v as i8);
             let azimuth_deg = at_most(s.small()?, 360)?;
@@ -90,11 +94,6 @@ impl GsvData {
                 sat_count += 1;
             }
         }
-        let signal_id = match signal_id {
-            None | Some([]) => None,
-            Some([c]) => Some(char::from(*c).to_digit(16)? as u8),
-            Some(_) => return None,
-        };
         Some(GsvData {
             total,
             number,
