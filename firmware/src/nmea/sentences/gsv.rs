@@ -59,9 +59,16 @@ impl GsvData {
             Some(v) if v > max => None,
             v => Some(v),
         };
-        let mut sats = [GsvSatellite::default(); 4];
-        let mut sat_count = 0usize;
-        let mut signal_id = None;
+        // Built in place: satellites stored into a separate array and copied over would
+        // be read back wider than written (a store-forwarding stall).
+        let mut d = GsvData {
+            total,
+            number,
+            in_view,
+            sats: [GsvSatellite::default(); 4],
+            sat_count: 0,
+            signal_id: None,
+        };
         for group in 0..5 {
             if s.is_done() {
                 break;
@@ -69,7 +76,7 @@ impl GsvData {
             let (prn, len) = s.small_len()?;
             if s.is_done() {
                 // The signal id: one digit (hex letters take the general path).
-                signal_id = match (prn, len) {
+                d.signal_id = match (prn, len) {
                     (None, _) => None,
                     (Some(v), 1) => Some(v as u8),
                     _ => return None,
@@ -84,24 +91,17 @@ impl GsvData {
             let azimuth_deg = at_most(s.small()?, 360)?;
             let cn0_dbhz = at_most(s.small()?, 99)?.map(|v| v as u8);
             let Some(prn) = prn else { continue };
-            if let Some(slot) = sats.get_mut(sat_count) {
+            if let Some(slot) = d.sats.get_mut(usize::from(d.sat_count)) {
                 *slot = GsvSatellite {
                     prn,
                     elevation_deg,
                     azimuth_deg,
                     cn0_dbhz,
                 };
-                sat_count += 1;
+                d.sat_count += 1;
             }
         }
-        Some(GsvData {
-            total,
-            number,
-            in_view,
-            sats,
-            sat_count: sat_count as u8,
-            signal_id,
-        })
+        Some(d)
     }
 
     pub(crate) fn parse(f: &mut Fields<'_>) -> Result<Self, ParseError> {
