@@ -68,7 +68,7 @@ impl GsaData {
     #[inline(always)]
     pub(crate) fn parse_fast(fields: Option<&[u8]>) -> Option<Self> {
         let all = fields?;
-        let commas = all.iter().filter(|&&b| b == b',').count();
+        let commas = field::count_commas(all);
         // Fields after the fix type: all fields (commas + 1) but the first two.
         let (prn_fields, has_system_id) = layout(commas.checked_sub(1)?)?;
         let mut s = Scan::new(fields)?;
