@@ -267,11 +267,21 @@ impl<const N: usize> Framer<N> {
             run += 8;
         }
         let (w, special) = end.unwrap_or_else(|| {
-            let mut word = [0u8; 8];
-            for (d, s) in word.iter_mut().zip(words.remainder()) {
-                *d = *s;
-            }
-            let w = u64::from_le_bytes(word);
+            // The last eight bytes of `avail` shifted down: assembling the word byte by
+            // byte would stall on store forwarding.
+            let rest = words.remainder();
+            let w = match avail.last_chunk::<8>() {
+                Some(last) => u64::from_le_bytes(*last)
+                    .checked_shr(8 * (8 - rest.len()) as u32)
+                    .unwrap_or(0),
+                None => {
+                    let mut word = [0u8; 8];
+                    for (d, s) in word.iter_mut().zip(rest) {
+                        *d = *s;
+                    }
+                    u64::from_le_bytes(word)
+                }
+            };
             (w, special_bytes(w))
         });
         // The lowest flagged byte is exact (see `special_bytes`); it is never a padding
