@@ -220,6 +220,7 @@ impl<const N: usize> Framer<N> {
                     };
                     *input = input.get(i + 1..).unwrap_or(&[]);
                     self.start();
+                    continue;
                 }
                 State::Body => {
                     self.body_run(input);
@@ -305,15 +306,26 @@ impl<const N: usize> Framer<N> {
         let &[b'*', hi, lo, eol, ..] = *input else {
             return None;
         };
-        if hex_value(hi).is_none() || hex_value(lo).is_none() || !(eol == b'\r' || eol == b'\n') {
+        let (Some(h), Some(l), b'\r' | b'\n') = (hex_value(hi), hex_value(lo), eol) else {
             return None;
-        }
+        };
         let slot = self.buf.get_mut(self.len..self.len + 3)?;
         slot.copy_from_slice(&[b'*', hi, lo]);
         self.star = self.len;
         self.len += 3;
         *input = input.get(4..).unwrap_or(&[]);
-        self.end_with_checksum(2)
+        // As `end_with_checksum` with both digits.
+        let found = (h << 4) | l;
+        if found != self.sum && !cfg!(fuzzing) {
+            self.state = State::Idle;
+            self.len = 0;
+            return Some(Err(FrameError::ChecksumMismatch {
+                calculated: self.sum,
+                found,
+            }));
+        }
+        self.state = State::Done;
+        Some(Ok(self.star))
     }
 
     fn frame(&self, body_end: usize) -> Frame<'_> {
