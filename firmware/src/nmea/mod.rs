@@ -487,12 +487,12 @@ pub enum SentenceData<'a> {
 pub fn parse(body: &[u8]) -> Result<Sentence<'_>, ParseError> {
     // The usual address, two talker letters and a decoded three-letter type: dispatched
     // without scanning for the comma or checking the letters one by one.
-    if let Some((&[a, b, k0, k1, k2, b','], fields)) = body.split_first_chunk::<6>() {
-        if let (false, Some(talker)) = (a == b'P', Talker::from_bytes(a, b)) {
-            if let Some(r) = decode(talker, [k0, k1, k2], Some(fields)) {
-                return r;
-            }
-        }
+    if let Some((&[a, b, k0, k1, k2, b','], fields)) = body.split_first_chunk::<6>()
+        && a != b'P'
+        && let Some(talker) = Talker::from_bytes(a, b)
+        && let Some(r) = decode(talker, [k0, k1, k2], Some(fields))
+    {
+        return r;
     }
     let (address, fields) = match body.iter().position(|&b| b == b',') {
         Some(i) => (body.get(..i).unwrap_or(&[]), body.get(i + 1..)),
@@ -522,10 +522,10 @@ pub fn parse(body: &[u8]) -> Result<Sentence<'_>, ParseError> {
     if kind.is_empty() || kind.len() > 6 || !kind.iter().all(|&b| is_address_byte(b)) {
         return Err(ParseError::Address);
     }
-    if let Ok(known) = <[u8; 3]>::try_from(kind) {
-        if let Some(r) = decode(talker, known, fields) {
-            return r;
-        }
+    if let Ok(known) = <[u8; 3]>::try_from(kind)
+        && let Some(r) = decode(talker, known, fields)
+    {
+        return r;
     }
     Ok(Sentence {
         talker,

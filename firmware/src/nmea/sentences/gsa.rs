@@ -87,11 +87,11 @@ impl GsaData {
         let mut prns = [0u16; GSA_MAX_PRNS];
         let mut prn_count = 0usize;
         for _ in 0..prn_fields {
-            if let Some(prn) = s.small()? {
-                if let Some(slot) = prns.get_mut(prn_count) {
-                    *slot = prn;
-                    prn_count += 1;
-                }
+            if let Some(prn) = s.small()?
+                && let Some(slot) = prns.get_mut(prn_count)
+            {
+                *slot = prn;
+                prn_count += 1;
             }
         }
         let pdop = field::decimal32(s.raw()?).ok()?;
