@@ -1,6 +1,7 @@
 //! Fuzzes the whole NMEA pipeline: framer → decoders → epoch assembler → integrity
 //! monitor, with small and default framer buffers, and the mixed NMEA/UBX stream with
-//! the NAV-PVT and MON-RF decoders. Built with `cfg(fuzzing)`, the framer
+//! the NAV-PVT and MON-RF decoders. The framer's bulk `feed` must give exactly what its
+//! byte-wise `push` gives. Built with `cfg(fuzzing)`, the framer
 //! skips checksum verification so that mutated input reaches the decoders.
 //!
 //! Run: `cargo +nightly fuzz run nmea` from the repository root.
@@ -35,6 +36,36 @@ fn run<const N: usize>(data: &[u8]) {
     }
 }
 
+/// The framed results of `push` byte by byte and of `feed` (the input in two pieces, cut
+/// where the first byte says) must be the same.
+fn feed_equals_push<const N: usize>(data: &[u8], optional_checksum: bool) {
+    let new = || {
+        if optional_checksum {
+            Framer::<N>::with_optional_checksum()
+        } else {
+            Framer::<N>::new()
+        }
+    };
+    let mut framer = new();
+    let mut pushed = Vec::new();
+    for &b in data {
+        if let Some(r) = framer.push(b) {
+            pushed.push(r.map(|f| f.raw().to_vec()));
+        }
+    }
+    let mut framer = new();
+    let mut fed = Vec::new();
+    let cut = data.first().map_or(0, |&b| usize::from(b)).min(data.len());
+    let (a, b) = data.split_at(cut);
+    for mut part in [a, b] {
+        while let Some(r) = framer.feed(&mut part) {
+            fed.push(r.map(|f| f.raw().to_vec()));
+        }
+        assert!(part.is_empty());
+    }
+    assert_eq!(pushed, fed);
+}
+
 /// The same bytes as a mixed NMEA/UBX serial stream.
 fn run_mixed(data: &[u8]) {
     let mut framer = MixedFramer::new();
@@ -62,4 +93,6 @@ fuzz_target!(|data: &[u8]| {
     run::<256>(data);
     run::<24>(data);
     run_mixed(data);
+    feed_equals_push::<256>(data, false);
+    feed_equals_push::<24>(data, true);
 });

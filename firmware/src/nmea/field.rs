@@ -37,7 +37,7 @@ impl<'a> Fields<'a> {
     }
 
     /// The next field; an absent trailing field reads as empty.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn next_field(&mut self) -> &'a [u8] {
         let Some(rest) = self.rest else {
             self.index = self.index.saturating_add(1);
@@ -58,14 +58,118 @@ impl<'a> Fields<'a> {
     }
 
     /// Whether fields are left.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn has_more(&self) -> bool {
         self.rest.is_some()
     }
 }
 
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// The number of commas in `b`, eight bytes per step (the exact zero-byte test of Bit
+/// Twiddling Hacks on `w ^ ",,,,,,,,"`, its flags summed by one multiplication).
+#[inline(always)]
+pub(crate) fn count_commas(b: &[u8]) -> usize {
+    let mut words = b.chunks_exact(8);
+    let mut n = 0;
+    for w in &mut words {
+        let x = u64::from_le_bytes(w.try_into().unwrap_or([0; 8])) ^ (ONES * u64::from(b','));
+        let zero = !(((x & !HIGHS) + !HIGHS) | x) & HIGHS;
+        n += ((zero >> 7).wrapping_mul(ONES) >> 56) as usize;
+    }
+    n + words.remainder().iter().filter(|&&b| b == b',').count()
+}
+
+/// A one-pass reader of fields in their most common form, for the decoders' fast paths.
+///
+/// Each method reads the next field only when it has the simple form it expects, and
+/// returns `None` otherwise (the decoder then starts over on the general path, which gives
+/// the exact error). Whatever a fast path accepts, the general path decodes to the same
+/// value: the fast readers accept a subset of the general parsers' input and compute the
+/// same arithmetic.
+#[derive(Debug, Clone)]
+pub(crate) struct Scan<'a> {
+    rest: &'a [u8],
+    /// Whether the last field has been read.
+    done: bool,
+}
+
+impl<'a> Scan<'a> {
+    /// A reader of `fields` (the body after `<address>,`); `None` without fields.
+    #[inline(always)]
+    pub(crate) fn new(fields: Option<&'a [u8]>) -> Option<Self> {
+        Some(Scan {
+            rest: fields?,
+            done: false,
+        })
+    }
+
+    /// Whether every field has been read.
+    #[inline(always)]
+    pub(crate) fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// Ends the field at `len` bytes into `rest`: skips it and its comma.
+    #[inline(always)]
+    fn advance(&mut self, len: usize) {
+        match self.rest.get(len + 1..) {
+            Some(rest) => self.rest = rest,
+            None => {
+                self.rest = &[];
+                self.done = true;
+            }
+        }
+    }
+
+    /// The next field as 0 to 3 ASCII digits (`Some(None)` when empty).
+    #[inline(always)]
+    pub(crate) fn small(&mut self) -> Option<Option<u16>> {
+        Some(self.small_len()?.0)
+    }
+
+    /// [`Scan::small`] with the field's length.
+    #[inline(always)]
+    pub(crate) fn small_len(&mut self) -> Option<(Option<u16>, usize)> {
+        if self.done {
+            return None;
+        }
+        let d = |b: &u8| {
+            let v = b.wrapping_sub(b'0');
+            (v <= 9).then_some(u16::from(v))
+        };
+        // One arm per length; each matches the field with its comma or as the last one.
+        let (v, len) = match self.rest {
+            [] | [b',', ..] => (None, 0),
+            [a] | [a, b',', ..] => (Some(d(a)?), 1),
+            [a, b] | [a, b, b',', ..] => (Some(d(a)? * 10 + d(b)?), 2),
+            [a, b, c] | [a, b, c, b',', ..] => (Some(d(a)? * 100 + d(b)? * 10 + d(c)?), 3),
+            _ => return None,
+        };
+        self.advance(len);
+        Some((v, len))
+    }
+
+    /// The next field as raw bytes (the last field: everything left).
+    #[inline(always)]
+    pub(crate) fn raw(&mut self) -> Option<&'a [u8]> {
+        if self.done {
+            return None;
+        }
+        let n = self
+            .rest
+            .iter()
+            .position(|&b| b == b',')
+            .unwrap_or(self.rest.len());
+        let f = self.rest.get(..n)?;
+        self.advance(n);
+        Some(f)
+    }
+}
+
 /// An unsigned integer of at most 9 digits.
-#[inline]
+#[inline(always)]
 pub(crate) fn uint(f: &[u8]) -> FieldResult<u32> {
     if f.is_empty() {
         return Ok(None);
@@ -84,7 +188,7 @@ pub(crate) fn uint(f: &[u8]) -> FieldResult<u32> {
 }
 
 /// An unsigned integer that must fit in `T`.
-#[inline]
+#[inline(always)]
 pub(crate) fn uint_as<T: TryFrom<u32>>(f: &[u8]) -> FieldResult<T> {
     match uint(f)? {
         None => Ok(None),
@@ -98,7 +202,7 @@ const POW10: [f64; 19] = [
 ];
 
 /// Accumulates ASCII digits onto `acc` (the caller bounds the count to 18).
-#[inline]
+#[inline(always)]
 fn digits(d: &[u8], mut acc: i64) -> Result<i64, Bad> {
     for &b in d {
         let v = b.wrapping_sub(b'0');
@@ -112,7 +216,7 @@ fn digits(d: &[u8], mut acc: i64) -> Result<i64, Bad> {
 
 /// A decimal number `[+-]digits[.digits]` as (mantissa, number of fraction digits).
 /// At most 18 significant digits; leading zeros do not count.
-#[inline]
+#[inline(always)]
 fn fixed(f: &[u8]) -> FieldResult<(i64, usize)> {
     let (neg, body) = match f {
         [] => return Ok(None),
@@ -139,7 +243,7 @@ fn fixed(f: &[u8]) -> FieldResult<(i64, usize)> {
 }
 
 /// A decimal number as `f64`.
-#[inline]
+#[inline(always)]
 pub(crate) fn decimal(f: &[u8]) -> FieldResult<f64> {
     Ok(fixed(f)?.map(|(m, scale)| match scale {
         0 => m as f64,
@@ -149,7 +253,7 @@ pub(crate) fn decimal(f: &[u8]) -> FieldResult<f64> {
 
 /// A number in `lo..=hi` truncated to an integer: plain digits take an integer fast path
 /// (the usual GSV elevation, azimuth and C/N0), a fraction or sign the decimal path.
-#[inline]
+#[inline(always)]
 pub(crate) fn int_in(f: &[u8], lo: i32, hi: i32) -> FieldResult<i32> {
     let v = match f {
         [] => return Ok(None),
@@ -173,13 +277,13 @@ pub(crate) fn int_in(f: &[u8], lo: i32, hi: i32) -> FieldResult<i32> {
 }
 
 /// A decimal number as `f32`.
-#[inline]
+#[inline(always)]
 pub(crate) fn decimal32(f: &[u8]) -> FieldResult<f32> {
     Ok(decimal(f)?.map(|v| v as f32))
 }
 
 /// A single character field.
-#[inline]
+#[inline(always)]
 pub(crate) fn char1(f: &[u8]) -> FieldResult<u8> {
     match f {
         [] => Ok(None),
@@ -188,7 +292,7 @@ pub(crate) fn char1(f: &[u8]) -> FieldResult<u8> {
     }
 }
 
-#[inline]
+#[inline(always)]
 fn two_digits(f: &[u8], at: usize) -> Result<u8, Bad> {
     match (f.get(at), f.get(at + 1)) {
         (Some(a @ b'0'..=b'9'), Some(b @ b'0'..=b'9')) => Ok((a - b'0') * 10 + (b - b'0')),
@@ -197,7 +301,7 @@ fn two_digits(f: &[u8], at: usize) -> Result<u8, Bad> {
 }
 
 /// `hhmmss[.s…]` UTC time of day. Seconds may be 60 (leap second).
-#[inline]
+#[inline(always)]
 pub(crate) fn time(f: &[u8]) -> FieldResult<NmeaTime> {
     if f.is_empty() {
         return Ok(None);
@@ -237,7 +341,7 @@ pub(crate) fn time(f: &[u8]) -> FieldResult<NmeaTime> {
 
 /// `ddmmyy` date; two-digit years are taken as 2000–2099 except 80–99 (1980–1999, the
 /// GPS era before 2000).
-#[inline]
+#[inline(always)]
 pub(crate) fn date(f: &[u8]) -> FieldResult<NmeaDate> {
     if f.is_empty() {
         return Ok(None);
@@ -258,7 +362,7 @@ pub(crate) fn date(f: &[u8]) -> FieldResult<NmeaDate> {
 
 /// A coordinate `(d)ddmm.mmm…` with its hemisphere field, in signed degrees.
 /// Both empty: `None`. One empty or out of range: malformed.
-#[inline]
+#[inline(always)]
 pub(crate) fn coordinate(value: &[u8], hemi: &[u8], max_deg: f64) -> FieldResult<f64> {
     let (pos, neg) = if max_deg > 90.0 {
         (b'E', b'W')
@@ -305,7 +409,7 @@ pub(crate) fn coordinate(value: &[u8], hemi: &[u8], max_deg: f64) -> FieldResult
 }
 
 /// A latitude and longitude from four fields: both coordinates or neither.
-#[inline]
+#[inline(always)]
 pub(crate) fn lat_lon(lat: &[u8], ns: &[u8], lon: &[u8], ew: &[u8]) -> FieldResult<(f64, f64)> {
     match (coordinate(lat, ns, 90.0)?, coordinate(lon, ew, 180.0)?) {
         (Some(a), Some(o)) => Ok(Some((a, o))),
@@ -329,6 +433,25 @@ mod tests {
         assert_eq!(f.next_field(), b"");
         assert_eq!((f.index, f.present), (5, 3));
         assert!(!Fields::new(None).has_more());
+    }
+
+    #[test]
+    fn test_count_commas() {
+        for s in [
+            &b""[..],
+            b",",
+            b"a,b",
+            b",,,,,,,,,,,,,,,,,",
+            b"GPGSA,A,3,08,07,11,,,,,1.0,2.0,\xac",
+        ] {
+            let want = s.iter().filter(|&&b| b == b',').count();
+            assert_eq!(count_commas(s), want, "{s:?}");
+        }
+        let all: std::vec::Vec<u8> = (0..=255u8).chain(0..=255u8).collect();
+        for i in 0..all.len() {
+            let s = &all[i..];
+            assert_eq!(count_commas(s), s.iter().filter(|&&b| b == b',').count());
+        }
     }
 
     #[test]

@@ -205,51 +205,127 @@ impl<const N: usize> Framer<N> {
 
     /// Feeds bytes from `input` until a line that began with `$` ends, advancing `input`
     /// past the bytes consumed. Same results as calling [`Framer::push`] on each byte, but
-    /// the body of a sentence is copied and checksummed in bulk (several times faster).
+    /// several times faster: bytes outside a sentence are skipped with a scan for `$`, the
+    /// body of a sentence is scanned eight bytes per step (copied and checksummed in
+    /// bulk), and a `*hh` checksum followed by the line end is taken in one step.
     pub fn feed(&mut self, input: &mut &[u8]) -> Option<Result<Frame<'_>, FrameError>> {
-        while let Some((&first, rest)) = input.split_first() {
-            if self.state == State::Body {
-                // Copy and checksum the run of plain body bytes that fits in one pass.
-                let dst = self.buf.get_mut(self.len..).unwrap_or(&mut []);
-                let n = dst.len().min(input.len());
-                // Eight bytes at a time while a whole word is plain…
-                let mut run = 0;
-                let mut words = 0u64;
-                while let (Some(src), Some(d)) =
-                    (input.get(run..run + 8), dst.get_mut(run..run + 8))
-                {
-                    let w = u64::from_le_bytes(src.try_into().unwrap_or([0; 8]));
-                    if !word_is_plain(w) {
-                        break;
-                    }
-                    d.copy_from_slice(src);
-                    words ^= w;
-                    run += 8;
-                }
-                let mut sum = self.sum ^ fold_xor(words);
-                // …then byte by byte up to the first special byte.
-                let tail = dst.get_mut(run..n).unwrap_or(&mut []);
-                for (d, &b) in tail.iter_mut().zip(input.get(run..).unwrap_or(&[])) {
-                    if !is_plain(b) {
-                        break;
-                    }
-                    *d = b;
-                    sum ^= b;
-                    run += 1;
-                }
-                if run > 0 {
-                    self.sum = sum;
-                    self.len += run;
-                    *input = input.get(run..).unwrap_or(&[]);
+        loop {
+            match self.state {
+                State::Idle | State::Done => {
+                    // Nothing but a `$` matters outside a sentence.
+                    self.state = State::Idle;
+                    let Some(i) = input.iter().position(|&b| b == b'$') else {
+                        *input = &[];
+                        return None;
+                    };
+                    *input = input.get(i + 1..).unwrap_or(&[]);
+                    self.start();
                     continue;
                 }
+                State::Body => {
+                    self.body_run(input);
+                    if let Some(done) = self.checksum_tail(input) {
+                        return Some(done.map(|body_end| self.frame(body_end)));
+                    }
+                }
+                State::Skip | State::Checksum { .. } => {}
             }
+            // One byte through the state machine: the special byte that ended a body run,
+            // a byte of a checksum field split across calls, or a byte skipped after an
+            // error.
+            let (&first, rest) = input.split_first()?;
             *input = rest;
             if let Some(done) = self.step(first) {
                 return Some(done.map(|body_end| self.frame(body_end)));
             }
         }
-        None
+    }
+
+    /// Copies and checksums the run of plain body bytes at the start of `input` that fits
+    /// in the buffer, and advances `input` past it.
+    #[inline]
+    fn body_run(&mut self, input: &mut &[u8]) {
+        let dst = self.buf.get_mut(self.len..).unwrap_or(&mut []);
+        let avail = input.get(..dst.len()).unwrap_or(input);
+        // Eight bytes per step, then the last partial word padded with NUL, which is not
+        // plain, so the scan stops at the end of `avail` at the latest.
+        let mut run = 0;
+        let mut sum = 0u64;
+        let mut words = avail.chunks_exact(8);
+        let mut end = None;
+        for src in &mut words {
+            let w = u64::from_le_bytes(src.try_into().unwrap_or([0; 8]));
+            // All bytes in 0x2b..=0x7e (digits, letters, `,` `-` `.` `+`) are plain: a
+            // cheaper test that passes almost every word of a sentence body.
+            if outside_2b_7e(w) != 0 {
+                let special = special_bytes(w);
+                if special != 0 {
+                    end = Some((w, special));
+                    break;
+                }
+            }
+            sum ^= w;
+            run += 8;
+        }
+        let (w, special) = end.unwrap_or_else(|| {
+            // The last eight bytes of `avail` shifted down: assembling the word byte by
+            // byte would stall on store forwarding.
+            let rest = words.remainder();
+            let w = match avail.last_chunk::<8>() {
+                Some(last) => u64::from_le_bytes(*last)
+                    .checked_shr(8 * (8 - rest.len()) as u32)
+                    .unwrap_or(0),
+                None => {
+                    let mut word = [0u8; 8];
+                    for (d, s) in word.iter_mut().zip(rest) {
+                        *d = *s;
+                    }
+                    u64::from_le_bytes(word)
+                }
+            };
+            (w, special_bytes(w))
+        });
+        // The lowest flagged byte is exact (see `special_bytes`); it is never a padding
+        // byte past the end of `avail`.
+        let k = (special.trailing_zeros() / 8) as usize;
+        sum ^= w & low_bytes_mask(k);
+        run += k;
+        if let (Some(d), Some(s)) = (dst.get_mut(..run), avail.get(..run)) {
+            d.copy_from_slice(s);
+        }
+        self.sum ^= fold_xor(sum);
+        self.len += run;
+        *input = input.get(run..).unwrap_or(&[]);
+    }
+
+    /// At `*hh` and a line end at the start of `input`, in the body state: stores the
+    /// checksum field, checks it and consumes the four bytes. `None` (nothing consumed)
+    /// for anything else, which then goes through [`Framer::step`] byte by byte.
+    #[inline]
+    fn checksum_tail(&mut self, input: &mut &[u8]) -> Option<Result<usize, FrameError>> {
+        let &[b'*', hi, lo, eol, ..] = *input else {
+            return None;
+        };
+        let (Some(h), Some(l), b'\r' | b'\n') = (hex_value(hi), hex_value(lo), eol) else {
+            return None;
+        };
+        let slot = self.buf.get_mut(self.len..self.len + 3)?;
+        slot.copy_from_slice(&[b'*', hi, lo]);
+        self.star = self.len;
+        self.len += 3;
+        *input = input.get(4..).unwrap_or(&[]);
+        // As `end_with_checksum` with both digits.
+        let found = (h << 4) | l;
+        if found != self.sum && !cfg!(fuzzing) {
+            self.state = State::Idle;
+            self.len = 0;
+            return Some(Err(FrameError::ChecksumMismatch {
+                calculated: self.sum,
+                found,
+            }));
+        }
+        self.state = State::Done;
+        Some(Ok(self.star))
     }
 
     fn frame(&self, body_end: usize) -> Frame<'_> {
@@ -375,17 +451,42 @@ impl<const N: usize> Framer<N> {
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGHS: u64 = 0x8080_8080_8080_8080;
 
-/// Whether all eight bytes of `w` are plain (see [`is_plain`]), with the exact
-/// "has byte less than / more than / equal to" word tests from Bit Twiddling Hacks.
-fn word_is_plain(w: u64) -> bool {
-    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS != 0;
-    let has_less_than_0x20 = w.wrapping_sub(ONES * 0x20) & !w & HIGHS != 0;
+/// The bytes of `w` (little-endian) that are not plain (see [`is_plain`]), as their high
+/// bits, with the "has byte less than / more than / equal to" word tests from Bit
+/// Twiddling Hacks. A borrow or carry only leaves a byte that is itself flagged, so the
+/// lowest flagged byte is always exact (bytes above it may be flagged spuriously); zero
+/// means all eight bytes are plain.
+#[inline]
+fn special_bytes(w: u64) -> u64 {
+    let zero = |v: u64| v.wrapping_sub(ONES) & !v;
+    let less_than_0x20 = w.wrapping_sub(ONES * 0x20) & !w;
     // Adding 127 - 0x7e = 1 to each byte sets its high bit exactly when it is > 0x7e.
-    let has_more_than_0x7e = (w.wrapping_add(ONES) | w) & HIGHS != 0;
-    !(has_less_than_0x20
-        || has_more_than_0x7e
-        || has_zero(w ^ (ONES * u64::from(b'$')))
-        || has_zero(w ^ (ONES * u64::from(b'*'))))
+    let more_than_0x7e = w.wrapping_add(ONES) | w;
+    (less_than_0x20
+        | more_than_0x7e
+        | zero(w ^ (ONES * u64::from(b'$')))
+        | zero(w ^ (ONES * u64::from(b'*'))))
+        & HIGHS
+}
+
+/// Nonzero when a byte of `w` is outside 0x2b..=0x7e (every such byte is plain, and the
+/// special bytes `$` and `*` are below 0x2b).
+#[inline]
+fn outside_2b_7e(w: u64) -> u64 {
+    let less_than_0x2b = w.wrapping_sub(ONES * 0x2b) & !w;
+    (less_than_0x2b | w.wrapping_add(ONES) | w) & HIGHS
+}
+
+/// Whether all eight bytes of `w` are plain.
+#[cfg(test)]
+fn word_is_plain(w: u64) -> bool {
+    special_bytes(w) == 0
+}
+
+/// A mask of the low `k` bytes of a word (`k` < 8).
+#[inline]
+fn low_bytes_mask(k: usize) -> u64 {
+    (1u64 << (8 * (k & 7))) - 1
 }
 
 /// XOR of the eight bytes of `w`.
@@ -396,6 +497,7 @@ fn fold_xor(w: u64) -> u8 {
 }
 
 /// A byte that continues a sentence body without changing state.
+#[cfg(test)]
 fn is_plain(b: u8) -> bool {
     (0x20..=0x7e).contains(&b) && b != b'$' && b != b'*'
 }
@@ -475,6 +577,41 @@ mod tests {
                 assert_eq!(fold_xor(w), checksum(&bytes));
             }
         }
+    }
+
+    #[test]
+    fn test_special_bytes_finds_the_first_one_exactly() {
+        // Every pair of byte values at two adjacent positions (borrows and carries run
+        // from a lower byte into the next one), and each value after a special byte.
+        let first = |bytes: &[u8; 8]| bytes.iter().position(|&b| !is_plain(b)).unwrap_or(8);
+        let found = |w: u64| match special_bytes(w) {
+            0 => 8,
+            s => (s.trailing_zeros() / 8) as usize,
+        };
+        for pos in [0, 3, 6] {
+            for a in 0..=255u8 {
+                for b in 0..=255u8 {
+                    let mut bytes = *b"GPGSV,12";
+                    bytes[pos] = a;
+                    bytes[pos + 1] = b;
+                    let w = u64::from_le_bytes(bytes);
+                    assert_eq!(found(w), first(&bytes), "{a:#x},{b:#x}@{pos}");
+                }
+            }
+        }
+        // The quick test never misses a special byte.
+        for a in 0..=255u8 {
+            let mut bytes = *b"GPGSV,12";
+            bytes[5] = a;
+            let w = u64::from_le_bytes(bytes);
+            if !is_plain(a) {
+                assert_ne!(outside_2b_7e(w), 0, "{a:#x}");
+            }
+            assert_eq!(outside_2b_7e(w) == 0, (0x2b..=0x7e).contains(&a), "{a:#x}");
+        }
+        assert_eq!(low_bytes_mask(0), 0);
+        assert_eq!(low_bytes_mask(3), 0xff_ffff);
+        assert_eq!(low_bytes_mask(7), 0x00ff_ffff_ffff_ffff);
     }
 
     #[test]

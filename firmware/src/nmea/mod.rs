@@ -485,6 +485,15 @@ pub enum SentenceData<'a> {
 /// [`ParseError::Address`] for a malformed address field; [`ParseError::Field`] or
 /// [`ParseError::FieldCount`] when a decoded sentence type has malformed fields.
 pub fn parse(body: &[u8]) -> Result<Sentence<'_>, ParseError> {
+    // The usual address, two talker letters and a decoded three-letter type: dispatched
+    // without scanning for the comma or checking the letters one by one.
+    if let Some((&[a, b, k0, k1, k2, b','], fields)) = body.split_first_chunk::<6>()
+        && a != b'P'
+        && let Some(talker) = Talker::from_bytes(a, b)
+        && let Some(r) = decode(talker, [k0, k1, k2], Some(fields))
+    {
+        return r;
+    }
     let (address, fields) = match body.iter().position(|&b| b == b',') {
         Some(i) => (body.get(..i).unwrap_or(&[]), body.get(i + 1..)),
         None => (body, None),
@@ -513,28 +522,58 @@ pub fn parse(body: &[u8]) -> Result<Sentence<'_>, ParseError> {
     if kind.is_empty() || kind.len() > 6 || !kind.iter().all(|&b| is_address_byte(b)) {
         return Err(ParseError::Address);
     }
-    let mut f = Fields::new(fields);
-    // Matching a 3-byte array compiles to integer compares.
-    let data = match <[u8; 3]>::try_from(kind).unwrap_or([0; 3]) {
-        [b'R', b'M', b'C'] => SentenceData::Rmc(RmcData::parse(&mut f)?),
-        [b'G', b'G', b'A'] => SentenceData::Gga(GgaData::parse(&mut f)?),
-        [b'G', b'N', b'S'] => SentenceData::Gns(GnsData::parse(&mut f)?),
-        [b'G', b'L', b'L'] => SentenceData::Gll(GllData::parse(&mut f)?),
-        [b'V', b'T', b'G'] => SentenceData::Vtg(VtgData::parse(&mut f)?),
-        [b'G', b'S', b'A'] => SentenceData::Gsa(GsaData::parse(&mut f)?),
-        [b'G', b'S', b'V'] => SentenceData::Gsv(GsvData::parse(&mut f)?),
-        [b'Z', b'D', b'A'] => SentenceData::Zda(ZdaData::parse(&mut f)?),
-        [b'G', b'S', b'T'] => SentenceData::Gst(GstData::parse(&mut f)?),
-        [b'T', b'X', b'T'] => SentenceData::Txt(TxtData::parse(&mut f)?),
-        _ => SentenceData::Other {
-            fields: fields_str()?,
-        },
-    };
+    if let Ok(known) = <[u8; 3]>::try_from(kind)
+        && let Some(r) = decode(talker, known, fields)
+    {
+        return r;
+    }
     Ok(Sentence {
         talker,
         kind: ascii(kind)?,
-        data,
+        data: SentenceData::Other {
+            fields: fields_str()?,
+        },
     })
+}
+
+/// Decodes the fields of a sentence type this crate decodes; `None` for other types.
+/// A decoded type's name is returned as a constant (no UTF-8 check of the address).
+#[inline(always)]
+fn decode<'a>(
+    talker: Talker,
+    kind: [u8; 3],
+    fields: Option<&'a [u8]>,
+) -> Option<Result<Sentence<'a>, ParseError>> {
+    let mut f = Fields::new(fields);
+    // The fast paths build the sentence in place; anything they do not take goes to the
+    // general decoder, which gives the exact error.
+    let done =
+        |kind: &'static str, data: SentenceData<'a>| Some(Ok(Sentence { talker, kind, data }));
+    // Matching a 3-byte array compiles to integer compares.
+    let (kind, data) = match kind {
+        [b'G', b'S', b'V'] => {
+            if let Some(d) = GsvData::parse_fast(fields) {
+                return done("GSV", SentenceData::Gsv(d));
+            }
+            ("GSV", GsvData::parse(&mut f).map(SentenceData::Gsv))
+        }
+        [b'G', b'S', b'A'] => {
+            if let Some(d) = GsaData::parse_fast(fields) {
+                return done("GSA", SentenceData::Gsa(d));
+            }
+            ("GSA", GsaData::parse(&mut f).map(SentenceData::Gsa))
+        }
+        [b'G', b'G', b'A'] => ("GGA", GgaData::parse(&mut f).map(SentenceData::Gga)),
+        [b'R', b'M', b'C'] => ("RMC", RmcData::parse(&mut f).map(SentenceData::Rmc)),
+        [b'V', b'T', b'G'] => ("VTG", VtgData::parse(&mut f).map(SentenceData::Vtg)),
+        [b'G', b'L', b'L'] => ("GLL", GllData::parse(&mut f).map(SentenceData::Gll)),
+        [b'Z', b'D', b'A'] => ("ZDA", ZdaData::parse(&mut f).map(SentenceData::Zda)),
+        [b'G', b'S', b'T'] => ("GST", GstData::parse(&mut f).map(SentenceData::Gst)),
+        [b'G', b'N', b'S'] => ("GNS", GnsData::parse(&mut f).map(SentenceData::Gns)),
+        [b'T', b'X', b'T'] => ("TXT", TxtData::parse(&mut f).map(SentenceData::Txt)),
+        _ => return None,
+    };
+    Some(data.map(|data| Sentence { talker, kind, data }))
 }
 
 #[cfg(test)]

@@ -85,6 +85,7 @@ pub struct GgaData {
 }
 
 impl GgaData {
+    #[inline(always)]
     pub(crate) fn parse(f: &mut Fields<'_>) -> Result<Self, ParseError> {
         let mut r = Reader::new(f, SentenceType::Gga, 14)?;
         let time = r.get(field::time)?;

@@ -26,6 +26,7 @@ pub struct GllData {
 }
 
 impl GllData {
+    #[inline(always)]
     pub(crate) fn parse(f: &mut Fields<'_>) -> Result<Self, ParseError> {
         let mut r = Reader::new(f, SentenceType::Gll, 6)?;
         let position = r.lat_lon()?;

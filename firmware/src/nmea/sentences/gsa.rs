@@ -1,7 +1,7 @@
 //! GSA: DOP and active satellites.
 
 use super::Reader;
-use crate::nmea::field::{self, Fields};
+use crate::nmea::field::{self, Fields, Scan};
 use crate::nmea::{Constellation, ParseError, SentenceType};
 
 /// The GSA fix type.
@@ -50,7 +50,70 @@ pub struct GsaData {
     pub system_id: Option<u8>,
 }
 
+/// How many of the fields after the fix type are PRNs, and whether a system id follows
+/// the three DOPs, by the number `n` of those fields; `None` for a wrong count.
+#[inline(always)]
+fn layout(n: usize) -> Option<(usize, bool)> {
+    match n {
+        15 | 21 => Some((n - 3, false)),
+        16 | 22 => Some((n - 4, true)),
+        17..=20 => Some((n - 3, false)),
+        _ => None,
+    }
+}
+
 impl GsaData {
+    /// The common case in one pass: the fields counted first, then PRNs of at most three
+    /// digits. `None` for anything else, which [`GsaData::parse`] then decides.
+    #[inline(always)]
+    pub(crate) fn parse_fast(fields: Option<&[u8]>) -> Option<Self> {
+        let all = fields?;
+        let commas = field::count_commas(all);
+        // Fields after the fix type: all fields (commas + 1) but the first two.
+        let (prn_fields, has_system_id) = layout(commas.checked_sub(1)?)?;
+        let mut s = Scan::new(fields)?;
+        let selection = match s.raw()? {
+            [] => None,
+            [c] => Some(*c),
+            _ => return None,
+        };
+        let fix_type = match s.small()? {
+            None => None,
+            Some(1) => Some(FixType::NoFix),
+            Some(2) => Some(FixType::Fix2D),
+            Some(3) => Some(FixType::Fix3D),
+            Some(_) => return None,
+        };
+        let mut prns = [0u16; GSA_MAX_PRNS];
+        let mut prn_count = 0usize;
+        for _ in 0..prn_fields {
+            if let Some(prn) = s.small()?
+                && let Some(slot) = prns.get_mut(prn_count)
+            {
+                *slot = prn;
+                prn_count += 1;
+            }
+        }
+        let pdop = field::decimal32(s.raw()?).ok()?;
+        let hdop = field::decimal32(s.raw()?).ok()?;
+        let vdop = field::decimal32(s.raw()?).ok()?;
+        let system_id = if has_system_id {
+            field::uint_as::<u8>(s.raw()?).ok().flatten()
+        } else {
+            None
+        };
+        Some(GsaData {
+            selection,
+            fix_type,
+            prns,
+            prn_count: prn_count as u8,
+            pdop,
+            hdop,
+            vdop,
+            system_id,
+        })
+    }
+
     pub(crate) fn parse(f: &mut Fields<'_>) -> Result<Self, ParseError> {
         let mut r = Reader::new(f, SentenceType::Gsa, 17)?;
         let selection = r.get(field::char1)?;
@@ -74,16 +137,11 @@ impl GsaData {
             *slot = r.raw();
             n += 1;
         }
-        let (prn_fields, has_system_id) = match n {
-            15 | 21 => (n - 3, false),
-            16 | 22 => (n - 4, true),
-            17..=20 => (n - 3, false),
-            _ => {
-                return Err(ParseError::FieldCount {
-                    sentence: SentenceType::Gsa,
-                    found: u8::try_from(n + 2).unwrap_or(u8::MAX),
-                });
-            }
+        let Some((prn_fields, has_system_id)) = layout(n) else {
+            return Err(ParseError::FieldCount {
+                sentence: SentenceType::Gsa,
+                found: u8::try_from(n + 2).unwrap_or(u8::MAX),
+            });
         };
         let bad = |i: usize| ParseError::Field {
             sentence: SentenceType::Gsa,

@@ -1,7 +1,7 @@
 //! GSV: satellites in view.
 
 use super::Reader;
-use crate::nmea::field::{self, Fields};
+use crate::nmea::field::{self, Fields, Scan};
 use crate::nmea::{ParseError, SentenceType};
 
 /// One satellite of a GSV sentence.
@@ -43,6 +43,67 @@ pub struct GsvData {
 }
 
 impl GsvData {
+    /// The common case in one pass: counts and angles of at most three digits, no sign,
+    /// all in range. `None` for anything else, which [`GsvData::parse`] then decides.
+    #[inline(always)]
+    pub(crate) fn parse_fast(fields: Option<&[u8]>) -> Option<Self> {
+        let mut s = Scan::new(fields)?;
+        let byte = |v: Option<u16>| v.map(u8::try_from).transpose().ok();
+        let total = byte(s.small()?)??;
+        let number = byte(s.small()?)??;
+        let in_view = byte(s.small()?)?;
+        if total == 0 || number == 0 || number > total {
+            return None;
+        }
+        let at_most = |v: Option<u16>, max: u16| match v {
+            Some(v) if v > max => None,
+            v => Some(v),
+        };
+        // Built in place: satellites stored into a separate array and copied over would
+        // be read back wider than written (a store-forwarding stall).
+        let mut d = GsvData {
+            total,
+            number,
+            in_view,
+            sats: [GsvSatellite::default(); 4],
+            sat_count: 0,
+            signal_id: None,
+        };
+        for group in 0..5 {
+            if s.is_done() {
+                break;
+            }
+            let (prn, len) = s.small_len()?;
+            if s.is_done() {
+                // The signal id: one digit (hex letters take the general path).
+                d.signal_id = match (prn, len) {
+                    (None, _) => None,
+                    (Some(v), 1) => Some(v as u8),
+                    _ => return None,
+                };
+                break;
+            }
+            if group == 4 {
+                return None;
+            }
+            // The ranges make the `as` conversions exact.
+            let elevation_deg = at_most(s.small()?, 90)?.map(|v| v as i8);
+            let azimuth_deg = at_most(s.small()?, 360)?;
+            let cn0_dbhz = at_most(s.small()?, 99)?.map(|v| v as u8);
+            let Some(prn) = prn else { continue };
+            if let Some(slot) = d.sats.get_mut(usize::from(d.sat_count)) {
+                *slot = GsvSatellite {
+                    prn,
+                    elevation_deg,
+                    azimuth_deg,
+                    cn0_dbhz,
+                };
+                d.sat_count += 1;
+            }
+        }
+        Some(d)
+    }
+
     pub(crate) fn parse(f: &mut Fields<'_>) -> Result<Self, ParseError> {
         let mut r = Reader::new(f, SentenceType::Gsv, 3)?;
         let bad = |field: u8| ParseError::Field {

@@ -97,13 +97,13 @@ impl<'a, 'f> Reader<'a, 'f> {
     }
 
     /// The next raw field.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn raw(&mut self) -> &'a [u8] {
         self.fields.next_field()
     }
 
     /// Parses the next field with `p`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn get<T>(
         &mut self,
         p: impl FnOnce(&[u8]) -> FieldResult<T>,
@@ -115,7 +115,7 @@ impl<'a, 'f> Reader<'a, 'f> {
 
     /// Parses the next field, which must be empty or equal to `unit` (e.g. `M` after an
     /// altitude).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn unit(&mut self, unit: u8) -> Result<(), ParseError> {
         let index = self.fields.index;
         match self.fields.next_field() {
@@ -126,7 +126,7 @@ impl<'a, 'f> Reader<'a, 'f> {
     }
 
     /// Reads four fields `lat,N/S,lon,E/W`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn lat_lon(&mut self) -> Result<Option<LatLon>, ParseError> {
         let index = self.fields.index;
         let lat = self.fields.next_field();
@@ -139,7 +139,7 @@ impl<'a, 'f> Reader<'a, 'f> {
     }
 
     /// Reads a status field `A` (valid, `true`) or `V` (void, `false`).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn status(&mut self) -> Result<Option<bool>, ParseError> {
         let index = self.fields.index;
         match self.fields.next_field() {
@@ -151,7 +151,7 @@ impl<'a, 'f> Reader<'a, 'f> {
     }
 
     /// Reads a positioning-mode indicator.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn mode(&mut self) -> Result<Option<PosMode>, ParseError> {
         let index = self.fields.index;
         match self.fields.next_field() {
@@ -160,6 +160,98 @@ impl<'a, 'f> Reader<'a, 'f> {
                 .map(Some)
                 .ok_or_else(|| self.error_at(index)),
             _ => Err(self.error_at(index)),
+        }
+    }
+}
+
+/// The fast paths (`parse_fast`) must agree with the general decoders on everything they
+/// accept: on every GSV and GSA of the gpsd logs, on those sentences with bytes changed,
+/// and on random fields.
+#[cfg(test)]
+mod fast_path_tests {
+    use super::{GsaData, GsvData};
+    use crate::nmea::field::Fields;
+    use proptest::prelude::*;
+    use std::vec::Vec;
+
+    fn check(kind: &[u8], fields: &[u8]) -> bool {
+        let f = Some(fields);
+        match kind {
+            b"GSV" => GsvData::parse_fast(f).map(|fast| {
+                assert_eq!(Ok(fast), GsvData::parse(&mut Fields::new(f)), "{fields:?}");
+            }),
+            b"GSA" => GsaData::parse_fast(f).map(|fast| {
+                assert_eq!(Ok(fast), GsaData::parse(&mut Fields::new(f)), "{fields:?}");
+            }),
+            _ => None,
+        }
+        .is_some()
+    }
+
+    /// The fields of every GSV and GSA line of the gpsd logs, with their type.
+    fn corpus() -> Vec<(Vec<u8>, Vec<u8>)> {
+        let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/gpsd-logs");
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "log") {
+                continue;
+            }
+            for line in std::fs::read(path).unwrap().split(|&b| b == b'\n') {
+                let Some(body) = line.strip_prefix(b"$") else {
+                    continue;
+                };
+                let end = body.iter().rposition(|&b| b == b'*').unwrap_or(body.len());
+                if let (Some(kind @ (b"GSV" | b"GSA")), Some(b',')) = (body.get(2..5), body.get(5))
+                {
+                    out.push((kind.to_vec(), body[6..end].to_vec()));
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn test_fast_paths_agree_on_the_gpsd_logs() {
+        let corpus = corpus();
+        let fast = corpus.iter().filter(|(k, f)| check(k, f)).count();
+        // Nearly every real sentence takes the fast path.
+        assert!(
+            fast * 100 >= corpus.len() * 95,
+            "{fast} of {}",
+            corpus.len()
+        );
+        // Every byte of every sentence replaced by each of a few telling bytes.
+        for (kind, fields) in corpus.iter().step_by(10) {
+            for i in 0..fields.len() {
+                for b in *b",-+.09AaFx\0" {
+                    let mut m = fields.clone();
+                    m[i] = b;
+                    check(kind, &m);
+                    m.remove(i);
+                    check(kind, &m);
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3_000))]
+
+        #[test]
+        fn prop_fast_paths_agree(
+            kind in prop_oneof![Just(&b"GSV"[..]), Just(&b"GSA"[..])],
+            fields in "[0-9AM]{0,3}(,[-+.0-9A-F]{0,4}){0,23}",
+        ) {
+            check(kind, fields.as_bytes());
+        }
+
+        #[test]
+        fn prop_fast_paths_agree_on_numbers(
+            kind in prop_oneof![Just(&b"GSV"[..]), Just(&b"GSA"[..])],
+            fields in proptest::collection::vec("[0-9]{0,4}|[0-9]\\.[0-9]{1,2}", 2..24),
+        ) {
+            check(kind, fields.join(",").as_bytes());
         }
     }
 }

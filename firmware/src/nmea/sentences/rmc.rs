@@ -36,6 +36,7 @@ pub struct RmcData {
 }
 
 impl RmcData {
+    #[inline(always)]
     pub(crate) fn parse(f: &mut Fields<'_>) -> Result<Self, ParseError> {
         let mut r = Reader::new(f, SentenceType::Rmc, 11)?;
         let time = r.get(field::time)?;

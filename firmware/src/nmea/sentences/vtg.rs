@@ -29,6 +29,7 @@ pub struct VtgData {
 }
 
 impl VtgData {
+    #[inline(always)]
     pub(crate) fn parse(f: &mut Fields<'_>) -> Result<Self, ParseError> {
         let mut r = Reader::new(f, SentenceType::Vtg, 8)?;
         let track_true_deg = r.get(field::decimal32)?;
