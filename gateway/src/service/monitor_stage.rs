@@ -10,8 +10,9 @@
 //! - [`MonitorState`] keeps the trip registry and detector state in `<state_dir>/trips/`:
 //!   one file per trip (`<hex of the declaration>.json`, written only when that trip
 //!   changed) and `geometry.json` (the corridor and zone ids the trips' indices refer
-//!   to). Each is written to a temporary file, synced and renamed; the directory is synced
-//!   after each save. A reboot in the middle of a transit resumes a deviation in progress
+//!   to). Each is written to a temporary file and renamed over the old one; then one
+//!   `syncfs` makes the whole batch durable and the directory is synced (one flush per
+//!   save, not one per trip: a border post has thousands of trips). A reboot in the middle of a transit resumes a deviation in progress
 //!   or a running dwell timer instead of starting over.
 //!
 //! Invariants:
@@ -34,8 +35,11 @@ use super::stage::{Input, PassThrough, Stage};
 use crate::command::{CommandHandler, Envelope};
 use crate::monitor::{GatewayMonitor, GeometryIds, MonitorSettings, SavedTrip};
 
-/// Longest time a state change without an alarm waits before it is saved.
-pub const SAVE_INTERVAL: Duration = Duration::from_secs(30);
+/// Longest time a state change without an alarm waits before it is saved. Trips change
+/// with every fix; saving each trip at most this often bounds the SD card's wear, and a
+/// crash costs at most this much of progress or stop-anchor state (alarm states are saved
+/// at once).
+pub const SAVE_INTERVAL: Duration = Duration::from_secs(120);
 /// The trip-state directory in the state directory.
 pub const STATE_DIR: &str = "trips";
 /// The geometry ids file in [`STATE_DIR`].
@@ -47,6 +51,8 @@ pub struct MonitorState {
     monitor: Mutex<GatewayMonitor>,
     /// `<state_dir>/trips`.
     dir: PathBuf,
+    /// The geometry ids last written.
+    saved_ids: Mutex<Option<GeometryIds>>,
     /// Events raised by commands, filed by the stage at its next call.
     outbox: Mutex<Vec<Event>>,
 }
@@ -91,33 +97,42 @@ impl MonitorState {
         let state = Arc::new(MonitorState {
             monitor: Mutex::new(monitor),
             dir,
+            saved_ids: Mutex::new(None),
             outbox: Mutex::new(events),
         });
-        state.save_geometry();
         state.save();
         state
     }
 
-    /// Writes the geometry ids the trips' indices refer to.
-    fn save_geometry(&self) {
-        let ids = lock(&self.monitor).geometry_ids();
-        let result = std::fs::create_dir_all(&self.dir)
-            .and_then(|()| write_atomically(&self.dir.join(GEOMETRY_FILE), &ids))
-            .and_then(|()| sync_dir(&self.dir));
-        if let Err(e) = result {
-            tracing::error!(dir = %self.dir.display(), "trip geometry ids not saved: {e}");
-        }
-    }
-
-    /// Writes the state of every trip that changed since the last save. A failure is
-    /// logged and the trip is saved again next time.
+    /// Writes the geometry ids (when they changed: geometry commands append corridors and
+    /// zones) and the state of every trip that changed since the last save, then makes
+    /// the batch durable with one flush. The ids go first, so that a saved trip never
+    /// refers to an index the saved ids do not have. A failure is logged and the trip is
+    /// saved again next time.
     fn save(&self) {
         let mut monitor = lock(&self.monitor);
+        let ids = monitor.geometry_ids();
+        let mut saved_ids = lock(&self.saved_ids);
+        let new_ids = saved_ids.as_ref() != Some(&ids);
         let dirty = monitor.take_dirty();
-        if dirty.is_empty() {
+        if dirty.is_empty() && !new_ids {
             return;
         }
-        let mut failed = Vec::new();
+        if let Err(e) = std::fs::create_dir_all(&self.dir) {
+            tracing::error!(dir = %self.dir.display(), "trip state not saved: {e}");
+        }
+        if new_ids {
+            match write_atomically(&self.dir.join(GEOMETRY_FILE), &ids) {
+                Ok(()) => *saved_ids = Some(ids),
+                Err(e) => {
+                    tracing::error!(dir = %self.dir.display(), "trip geometry ids not saved: {e}");
+                    for i in dirty {
+                        monitor.mark_dirty(i);
+                    }
+                    return;
+                }
+            }
+        }
         for &i in &dirty {
             let Some((declaration, saved)) = monitor.saved_trip(i) else {
                 continue;
@@ -125,20 +140,11 @@ impl MonitorState {
             let path = self.dir.join(format!("{}.json", hex(declaration)));
             if let Err(e) = write_atomically(&path, &saved) {
                 tracing::error!(file = %path.display(), "trip state not saved: {e}");
-                failed.push(i);
-            }
-        }
-        if let Err(e) = sync_dir(&self.dir) {
-            tracing::error!(dir = %self.dir.display(), "trip state directory not synced: {e}");
-        }
-        // Geometry commands may have added corridors or zones: keep the ids current.
-        drop(monitor);
-        self.save_geometry();
-        if !failed.is_empty() {
-            let mut monitor = lock(&self.monitor);
-            for i in failed {
                 monitor.mark_dirty(i);
             }
+        }
+        if let Err(e) = sync_all(&self.dir) {
+            tracing::error!(dir = %self.dir.display(), "trip state not synced: {e}");
         }
     }
 
@@ -185,18 +191,23 @@ fn read_saved(dir: &Path) -> std::io::Result<Option<(GeometryIds, Vec<SavedTrip>
     Ok(Some((ids, trips)))
 }
 
+/// Writes `value` to a temporary file and renames it over `path`; the caller makes it
+/// durable (`syncfs`, directory sync).
 fn write_atomically(path: &Path, value: &impl serde::Serialize) -> std::io::Result<()> {
     use std::io::Write;
     let tmp = path.with_extension("json.tmp");
     let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
     serde_json::to_writer(&mut f, value)?;
     f.flush()?;
-    f.get_ref().sync_all()?;
     std::fs::rename(&tmp, path)
 }
 
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::File::open(dir)?.sync_all()
+/// `syncfs` of the filesystem holding `dir` (the files just renamed into it), then a sync
+/// of the directory itself.
+fn sync_all(dir: &Path) -> std::io::Result<()> {
+    let d = std::fs::File::open(dir)?;
+    rustix::fs::syncfs(&d)?;
+    d.sync_all()
 }
 
 /// The pipeline stage (see the module docs).
