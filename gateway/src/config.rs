@@ -838,8 +838,8 @@ impl TryFrom<(&str, RawConfig)> for Config {
             sources,
             monitor: crate::monitor::load(
                 Path::new(file),
-                raw.monitor.as_ref(),
-                raw.trips.as_ref(),
+                raw.monitor,
+                raw.trips,
                 u32::try_from(interval).unwrap_or(u32::MAX),
             )?,
         })

@@ -231,14 +231,13 @@ impl ZoneData {
 /// [`MonitorConfigError`] naming the file, the key or feature, and what was expected.
 pub fn load(
     file: &Path,
-    monitor: Option<&toml::Value>,
-    trips: Option<&toml::Value>,
+    monitor: Option<toml::Value>,
+    trips: Option<toml::Value>,
     position_interval_s: u32,
 ) -> Result<MonitorSettings, MonitorConfigError> {
     let raw: RawMonitor = match monitor {
         None => RawMonitor::default(),
         Some(v) => v
-            .clone()
             .try_into()
             .map_err(|e: toml::de::Error| err(file, "[monitor]", e.message().trim().to_string()))?,
     };
@@ -266,7 +265,6 @@ pub fn load(
     let raw_trips: Vec<RawTrip> = match trips {
         None => Vec::new(),
         Some(v) => v
-            .clone()
             .try_into()
             .map_err(|e: toml::de::Error| err(file, "[[trips]]", e.message().trim().to_string()))?,
     };
@@ -1351,10 +1349,15 @@ mod tests {
         let file = dir.join("gw.toml");
         let load_text = |text: &str| {
             let t: toml::Table = toml::from_str(text).unwrap();
-            load(&file, t.get("monitor"), t.get("trips"), 60)
-                .map(|_| ())
-                .unwrap_err()
-                .to_string()
+            load(
+                &file,
+                t.get("monitor").cloned(),
+                t.get("trips").cloned(),
+                60,
+            )
+            .map(|_| ())
+            .unwrap_err()
+            .to_string()
         };
         let base = "[monitor]\ncorridors = [\"c.geojson\"]\nzones = [\"z.geojson\"]\n";
         let trip = "[[trips]]\ndeclaration = \"D1\"\nvehicle = \"V\"\ncorridor = \"c1\"\norigin = \"o\"\ndestination = \"d\"\nofficer = \"K\"\n";

@@ -57,7 +57,7 @@ enum Input {
 fn read_config(path: &Path) -> anyhow::Result<(GatewayId, monitor::MonitorSettings)> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read config {}", path.display()))?;
-    let table: toml::Table =
+    let mut table: toml::Table =
         toml::from_str(&text).with_context(|| format!("{}: not valid TOML", path.display()))?;
     let id = match table.get("gateway").and_then(|g| g.get("id")) {
         None => "replay".to_string(),
@@ -81,7 +81,12 @@ fn read_config(path: &Path) -> anyhow::Result<(GatewayId, monitor::MonitorSettin
                 path.display()
             )
         })?;
-    let settings = monitor::load(path, table.get("monitor"), table.get("trips"), interval)?;
+    let settings = monitor::load(
+        path,
+        table.remove("monitor"),
+        table.remove("trips"),
+        interval,
+    )?;
     Ok((gateway, settings))
 }
 
