@@ -456,8 +456,14 @@ pub async fn run_with(
             stats,
             wake: wake.clone(),
             stop: stop_rx.clone(),
-            state: SourceState::new(&s.keys)
-                .map_err(|e| ServiceError::Setup(format!("sources `{}`: {e}", s.name)))?,
+            state: if s.protocol == Protocol::Native {
+                // Native seal counters survive restarts: replays stay replays.
+                let path = config.state_dir.join(format!("native-{}.json", s.name));
+                SourceState::with_counters(&s.keys, path)
+            } else {
+                SourceState::new(&s.keys)
+            }
+            .map_err(|e| ServiceError::Setup(format!("sources `{}`: {e}", s.name)))?,
         };
         sources.push(match &s.transport {
             Transport::Serial { path, baud } => {

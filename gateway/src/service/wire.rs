@@ -7,7 +7,10 @@
 //! reconnect is per source, in [`SourceState`], shared by all its streams: the
 //! de-duplication of resent seal reports (a device that reconnects resends) and the native
 //! seal verifier (keys, and the last counter of each seal: a replay on a new connection
-//! is still a replay).
+//! is still a replay). With a counters file ([`SourceState::with_counters`]) the native
+//! counters also survive a restart: they are written (synced) after every accepted report,
+//! before its acknowledgement goes back, and read at start — a frame recorded before a
+//! reboot is still a replay after it.
 //!
 //! Invariants:
 //! - Memory is bounded per decoder whatever the bytes: fixed framer buffers, at most
@@ -68,6 +71,9 @@ pub struct SourceState {
     // Boxed: both are large fixed-size tables (no heap in the firmware core).
     dedup: Mutex<Box<Dedup<DEDUP_WINDOW>>>,
     verifier: Mutex<Box<Verifier<MAX_SEALS>>>,
+    /// The native seals provisioned, and where their last counters are kept.
+    seals: Vec<u64>,
+    counters: Option<std::path::PathBuf>,
 }
 
 impl SourceState {
@@ -85,7 +91,63 @@ impl SourceState {
         Ok(Arc::new(SourceState {
             dedup: Mutex::new(Box::new(Dedup::new())),
             verifier: Mutex::new(verifier),
+            seals: keys.0.iter().map(|(seal, _)| *seal).collect(),
+            counters: None,
         }))
+    }
+
+    /// As [`SourceState::new`], with the native counters kept in the file `path`
+    /// (`{"<seal as 16 hex digits>": counter, …}`), read now if it exists.
+    ///
+    /// # Errors
+    /// As [`SourceState::new`]; an unreadable counters file is an error too (starting
+    /// with forgotten counters would accept replays).
+    pub fn with_counters(keys: &SealKeys, path: std::path::PathBuf) -> Result<Arc<Self>, String> {
+        let state = SourceState::new(keys)?;
+        let mut state = Arc::try_unwrap(state).map_err(|_| "shared already".to_string())?;
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                let saved: std::collections::BTreeMap<String, u32> = serde_json::from_slice(&bytes)
+                    .map_err(|e| format!("{}: not a counters file: {e}", path.display()))?;
+                let verifier = state.verifier.get_mut().unwrap_or_else(|e| e.into_inner());
+                for (seal, counter) in saved {
+                    let Ok(seal) = u64::from_str_radix(&seal, 16) else {
+                        continue;
+                    };
+                    // A seal no longer provisioned is skipped.
+                    let _ = verifier.set_last_counter(seal, counter);
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        }
+        state.counters = Some(path);
+        Ok(Arc::new(state))
+    }
+
+    /// Writes the native counters (temporary file, sync, rename, directory sync).
+    fn save_counters(&self, verifier: &Verifier<MAX_SEALS>) {
+        let Some(path) = &self.counters else { return };
+        let map: std::collections::BTreeMap<String, u32> = self
+            .seals
+            .iter()
+            .filter_map(|s| verifier.last_counter(*s).map(|c| (format!("{s:016x}"), c)))
+            .collect();
+        let result = (|| -> std::io::Result<()> {
+            use std::io::Write;
+            let tmp = path.with_extension("json.tmp");
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(serde_json::to_string(&map)?.as_bytes())?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, path)?;
+            if let Some(dir) = path.parent() {
+                std::fs::File::open(dir)?.sync_all()?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            tracing::error!(file = %path.display(), "native seal counters not saved: {e}");
+        }
     }
 }
 
@@ -217,21 +279,28 @@ impl WireDecoder {
             Kind::Native(f) => frames(f, data, scratch, |r| {
                 let d = match r {
                     Err(_) => Err(()),
-                    Ok(frame) => match locked(&self.shared.verifier).verify(frame) {
-                        Ok(d) => Ok(d),
-                        // Forged, replayed or unknown: a `seal.spoofed` report, no reply.
-                        Err(e) => e
-                            .spoof_report()
-                            .map(|r| {
-                                let mut d = Decoded::empty(
-                                    ects_firmware::seal::FrameKind::Event,
-                                    Some(r.device.clone()),
-                                );
-                                let _ = d.reports.push(r);
-                                d
-                            })
-                            .ok_or(()),
-                    },
+                    Ok(frame) => {
+                        let mut verifier = locked(&self.shared.verifier);
+                        match verifier.verify(frame) {
+                            Ok(d) => {
+                                // Durable before the acknowledgement goes back.
+                                self.shared.save_counters(&verifier);
+                                Ok(d)
+                            }
+                            // Forged, replayed or unknown: a `seal.spoofed` report, no reply.
+                            Err(e) => e
+                                .spoof_report()
+                                .map(|r| {
+                                    let mut d = Decoded::empty(
+                                        ects_firmware::seal::FrameKind::Event,
+                                        Some(r.device.clone()),
+                                    );
+                                    let _ = d.reports.push(r);
+                                    d
+                                })
+                                .ok_or(()),
+                        }
+                    }
                 };
                 decoded.push(d);
             }),
@@ -324,8 +393,8 @@ mod tests {
 
     /// The documented native test vector (docs/protocol.md) with its key: accepted and
     /// acknowledged; the same frame on a second connection of the source is a replay.
-    #[test]
-    fn test_native_keys_and_replays_across_connections() {
+    /// The documented native test vector (docs/protocol.md) and its seal's key.
+    fn native_vector() -> (Vec<u8>, SealKeys) {
         const VECTOR: &str = "ec75010100140042000000001234000000076929c70003020e100fae11c66ff9d1ef4842df3106c0b38a6f54";
         let frame: Vec<u8> = (0..VECTOR.len())
             .step_by(2)
@@ -333,6 +402,12 @@ mod tests {
             .collect();
         let keys = crate::seal_keys::parse_keys(&format!("0042-000000001234={}", "11".repeat(32)))
             .unwrap();
+        (frame, keys)
+    }
+
+    #[test]
+    fn test_native_keys_and_replays_across_connections() {
+        let (frame, keys) = native_vector();
         let state = SourceState::new(&keys).unwrap();
         let mut first = WireDecoder::new(name(), Protocol::Native, state.clone()).unwrap();
         let mut out = Output::default();
@@ -351,5 +426,35 @@ mod tests {
         };
         assert!(report.spoofed.is_some(), "a replay on another connection");
         assert!(again.reply.is_empty());
+    }
+
+    #[test]
+    fn test_native_counters_survive_a_restart() {
+        let (frame, keys) = native_vector();
+        let dir = std::env::temp_dir().join(format!("ects-counters-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("native-seals.json");
+        let spoofed = |state: Arc<SourceState>| {
+            let mut d = WireDecoder::new(name(), Protocol::Native, state).unwrap();
+            let mut out = Output::default();
+            d.feed(&frame, &mut out);
+            let Input::Seal { report, .. } = &out.inputs[0] else {
+                panic!()
+            };
+            report.spoofed.is_some()
+        };
+        assert!(!spoofed(
+            SourceState::with_counters(&keys, path.clone()).unwrap()
+        ));
+        let saved = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(saved, r#"{"0042000000001234":7}"#);
+        // A new process: the recorded frame is a replay.
+        assert!(spoofed(
+            SourceState::with_counters(&keys, path.clone()).unwrap()
+        ));
+        std::fs::write(&path, "not json").unwrap();
+        let e = SourceState::with_counters(&keys, path.clone()).unwrap_err();
+        assert!(e.contains("not a counters file"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
