@@ -55,9 +55,10 @@ fi
 
 # 2. Package.
 run rm -rf "$STAGE"
-run mkdir -p "$STAGE/usr/local/bin" "$STAGE/etc/ects" "$STAGE/etc/systemd/system" "$STAGE/usr/share/doc/ects-edge" dist
+run mkdir -p "$STAGE/usr/local/bin" "$STAGE/etc/ects" "$STAGE/etc/systemd/system" "$STAGE/usr/lib/sysusers.d" "$STAGE/usr/share/doc/ects-edge" dist
 run install -m 0755 "$(gateway_pi_binary)" "$STAGE/usr/local/bin/ects-gateway"
 run install -m 0644 deploy/ects-gateway.service "$STAGE/etc/systemd/system/ects-gateway.service"
+run install -m 0644 deploy/ects.sysusers.conf "$STAGE/usr/lib/sysusers.d/ects.conf"
 if [ "$DRY" = 1 ]; then echo "would write $BOARD to $STAGE/etc/ects/board"
 else printf '%s\n' "$BOARD" > "$STAGE/etc/ects/board"
 fi
@@ -71,11 +72,18 @@ case "$MODE" in
     rootfs)
         [ "$DRY" = 1 ] || [ -f "$DEST/etc/os-release" ] || { echo "flash.sh: $DEST does not look like a root filesystem (no etc/os-release)" >&2; exit 1; }
         run as_root tar -C "$DEST" --no-same-owner -xzf "$PKG"
+        # The service user, created in the image (systemd-sysusers works on a root
+        # directory); without it on this host, the unit's first start needs it created.
+        if command -v systemd-sysusers >/dev/null; then
+            run as_root systemd-sysusers --root "$DEST" "$DEST/usr/lib/sysusers.d/ects.conf"
+        else
+            echo "note: run 'systemd-sysusers' on the device once to create the ects user" >&2
+        fi
         [ "$DRY" = 1 ] && echo "dry run: nothing was installed" || echo "installed into $DEST"
         ;;
     ssh)
         run scp "$PKG" "$DEST:/tmp/ects-edge.tar.gz"
-        run ssh "$DEST" 'sudo tar -C / --no-same-owner -xzf /tmp/ects-edge.tar.gz && rm /tmp/ects-edge.tar.gz && ects-gateway --version'
+        run ssh "$DEST" 'sudo tar -C / --no-same-owner -xzf /tmp/ects-edge.tar.gz && rm /tmp/ects-edge.tar.gz && sudo systemd-sysusers /usr/lib/sysusers.d/ects.conf && ects-gateway --version'
         [ "$DRY" = 1 ] && echo "dry run: nothing was installed" || echo "installed on $DEST"
         ;;
 esac
