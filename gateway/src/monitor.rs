@@ -711,6 +711,8 @@ pub struct GatewayMonitor {
     standing: std::collections::HashSet<String>,
     /// Trips whose state changed since [`GatewayMonitor::take_dirty`].
     dirty: Vec<usize>,
+    /// Corridor and zone updates from central (latest per id).
+    updates: Vec<GeometryUpdate>,
 }
 
 impl fmt::Debug for GatewayMonitor {
@@ -750,6 +752,7 @@ impl GatewayMonitor {
             thinned: HashMap::new(),
             standing: std::collections::HashSet::new(),
             dirty: Vec::new(),
+            updates: Vec::new(),
         };
         for t in settings.trips {
             // Cannot fail: `load` resolved the indices against this geometry.
@@ -1005,28 +1008,73 @@ impl GatewayMonitor {
                 self.arm(trip, now, out).map_err(|e| e.to_string())
             }
             Command::DisarmTrip(d) => self.disarm(d.declaration.as_str(), officer()?, now, out),
-            Command::UpdateCorridor(g) => {
-                let new = corridors_from_str(
-                    Path::new("corridor.update"),
-                    &g.geojson.to_string(),
-                    1000.0,
-                );
-                replace_one(&mut self.corridors, new, g.id.as_str(), "LineString", |c| {
-                    c.id.as_str()
-                })
-            }
-            Command::UpdateZone(g) => {
-                let new = zones_from_str(Path::new("zone.update"), &g.geojson.to_string());
-                replace_one(
-                    &mut self.zones,
-                    new,
-                    g.id.as_str(),
-                    "Polygon or Point",
-                    |z| z.id.as_str(),
-                )
-            }
+            Command::UpdateCorridor(g) => self.update_geometry(GeometryUpdate {
+                kind: GeometryKind::Corridor,
+                id: g.id.to_string(),
+                geojson: g.geojson.to_string(),
+            }),
+            Command::UpdateZone(g) => self.update_geometry(GeometryUpdate {
+                kind: GeometryKind::Zone,
+                id: g.id.to_string(),
+                geojson: g.geojson.to_string(),
+            }),
             Command::StatusRequest => Err("status.request is answered by the uplink".into()),
         }
+    }
+}
+
+/// Which geometry a [`GeometryUpdate`] replaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GeometryKind {
+    /// A corridor (`corridor.update`).
+    Corridor,
+    /// A zone (`zone.update`).
+    Zone,
+}
+
+/// A corridor or zone replaced (or added) by central, kept so that it can be re-applied
+/// after a restart.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct GeometryUpdate {
+    /// Corridor or zone.
+    pub kind: GeometryKind,
+    /// Its id.
+    pub id: String,
+    /// The GeoJSON feature, as received.
+    pub geojson: String,
+}
+
+impl GatewayMonitor {
+    /// Replaces (or adds) a corridor or zone; the latest update of each id is kept in
+    /// [`GatewayMonitor::geometry_updates`].
+    ///
+    /// # Errors
+    /// The geometry is invalid or does not carry `id`.
+    pub fn update_geometry(&mut self, update: GeometryUpdate) -> Result<(), String> {
+        match update.kind {
+            GeometryKind::Corridor => {
+                let new = corridors_from_str(Path::new("corridor.update"), &update.geojson, 1000.0);
+                replace_one(&mut self.corridors, new, &update.id, "LineString", |c| {
+                    c.id.as_str()
+                })?;
+            }
+            GeometryKind::Zone => {
+                let new = zones_from_str(Path::new("zone.update"), &update.geojson);
+                replace_one(&mut self.zones, new, &update.id, "Polygon or Point", |z| {
+                    z.id.as_str()
+                })?;
+            }
+        }
+        self.updates
+            .retain(|u| !(u.kind == update.kind && u.id == update.id));
+        self.updates.push(update);
+        Ok(())
+    }
+
+    /// The geometry updates applied since start (the latest per corridor or zone).
+    pub fn geometry_updates(&self) -> &[GeometryUpdate] {
+        &self.updates
     }
 }
 
@@ -1178,27 +1226,39 @@ pub fn fix_of(report: &SealReport) -> Option<Fix> {
     })
 }
 
+/// A small corridor and two zones for unit tests here and in the service.
 #[cfg(test)]
-mod tests {
+pub(crate) mod test_geometry {
     use super::*;
-    use crate::command::parse;
 
-    const CORRIDOR: &str = r#"{"type":"Feature","properties":{"id":"c1","half_width_m":200},
+    pub(crate) const CORRIDOR: &str = r#"{"type":"Feature","properties":{"id":"c1","half_width_m":200},
         "geometry":{"type":"LineString","coordinates":[[30.0,0.0],[30.1,0.0]]}}"#;
-    const ZONES: &str = r#"{"type":"FeatureCollection","features":[
+    pub(crate) const ZONES: &str = r#"{"type":"FeatureCollection","features":[
         {"type":"Feature","properties":{"id":"o","kind":"origin","radius_m":300},
          "geometry":{"type":"Point","coordinates":[30.0,0.0]}},
         {"type":"Feature","properties":{"id":"d","kind":"destination","radius_m":300},
          "geometry":{"type":"Point","coordinates":[30.1,0.0]}}]}"#;
 
-    fn monitor() -> GatewayMonitor {
-        let settings = MonitorSettings {
+    /// Settings with that geometry and no trips.
+    pub(crate) fn settings() -> MonitorSettings {
+        MonitorSettings {
             config: MonitorConfig::default(),
             corridors: corridors_from_str(Path::new("c.geojson"), CORRIDOR, 1000.0).unwrap(),
             zones: zones_from_str(Path::new("z.geojson"), ZONES).unwrap(),
             trips: Vec::new(),
-        };
-        GatewayMonitor::new(settings, Timestamp::from_unix_seconds(0), &mut Vec::new())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::parse;
+
+    use super::test_geometry::{CORRIDOR, ZONES, settings};
+
+    fn monitor() -> GatewayMonitor {
+        GatewayMonitor::new(settings(), Timestamp::from_unix_seconds(0), &mut Vec::new())
     }
 
     fn command(name: &str, body: &str) -> crate::command::Envelope {

@@ -33,7 +33,7 @@ use ects_firmware::time::Timestamp;
 
 use super::stage::{Input, PassThrough, Stage};
 use crate::command::{CommandHandler, Envelope};
-use crate::monitor::{GatewayMonitor, GeometryIds, MonitorSettings, SavedTrip};
+use crate::monitor::{GatewayMonitor, GeometryIds, GeometryUpdate, MonitorSettings, SavedTrip};
 
 /// Longest time a state change without an alarm waits before it is saved. Trips change
 /// with every fix; saving each trip at most this often bounds the SD card's wear, and a
@@ -44,6 +44,8 @@ pub const SAVE_INTERVAL: Duration = Duration::from_secs(120);
 pub const STATE_DIR: &str = "trips";
 /// The geometry ids file in [`STATE_DIR`].
 const GEOMETRY_FILE: &str = "geometry.json";
+/// Central's corridor and zone updates, in [`STATE_DIR`].
+const UPDATES_FILE: &str = "updates.json";
 
 /// The monitor shared by the stage and the command handler, and where it is saved.
 #[derive(Debug)]
@@ -53,6 +55,8 @@ pub struct MonitorState {
     dir: PathBuf,
     /// The geometry ids last written.
     saved_ids: Mutex<Option<GeometryIds>>,
+    /// Central's geometry updates last written.
+    saved_updates: Mutex<Vec<GeometryUpdate>>,
     /// Events raised by commands, filed by the stage at its next call.
     outbox: Mutex<Vec<Event>>,
 }
@@ -77,6 +81,26 @@ impl MonitorState {
             now,
             &mut events,
         );
+        // Central's geometry updates first: the saved trips' indices include them.
+        match std::fs::read(dir.join(UPDATES_FILE)) {
+            Ok(bytes) => match serde_json::from_slice::<Vec<GeometryUpdate>>(&bytes) {
+                Ok(updates) => {
+                    let n = updates.len();
+                    let failed = updates
+                        .into_iter()
+                        .filter_map(|u| monitor.update_geometry(u).err())
+                        .inspect(|e| tracing::warn!("a saved geometry update not re-applied: {e}"))
+                        .count();
+                    tracing::info!(
+                        updates = n - failed,
+                        "central's geometry updates re-applied"
+                    );
+                }
+                Err(e) => tracing::warn!("saved geometry updates not readable: {e}"),
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!("saved geometry updates not readable: {e}"),
+        }
         match read_saved(&dir) {
             Ok(Some((ids, trips))) => {
                 let found = trips.len();
@@ -98,6 +122,7 @@ impl MonitorState {
             monitor: Mutex::new(monitor),
             dir,
             saved_ids: Mutex::new(None),
+            saved_updates: Mutex::new(Vec::new()),
             outbox: Mutex::new(events),
         });
         state.save();
@@ -114,12 +139,23 @@ impl MonitorState {
         let ids = monitor.geometry_ids();
         let mut saved_ids = lock(&self.saved_ids);
         let new_ids = saved_ids.as_ref() != Some(&ids);
+        let mut saved_updates = lock(&self.saved_updates);
+        let new_updates = saved_updates.as_slice() != monitor.geometry_updates();
         let dirty = monitor.take_dirty();
-        if dirty.is_empty() && !new_ids {
+        if dirty.is_empty() && !new_ids && !new_updates {
             return;
         }
         if let Err(e) = std::fs::create_dir_all(&self.dir) {
             tracing::error!(dir = %self.dir.display(), "trip state not saved: {e}");
+        }
+        // Updates before ids: ids that include an added zone must find it again.
+        if new_updates {
+            match write_atomically(&self.dir.join(UPDATES_FILE), &monitor.geometry_updates()) {
+                Ok(()) => *saved_updates = monitor.geometry_updates().to_vec(),
+                Err(e) => {
+                    tracing::error!(dir = %self.dir.display(), "geometry updates not saved: {e}")
+                }
+            }
         }
         if new_ids {
             match write_atomically(&self.dir.join(GEOMETRY_FILE), &ids) {
@@ -173,7 +209,8 @@ fn read_saved(dir: &Path) -> std::io::Result<Option<(GeometryIds, Vec<SavedTrip>
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
             p.extension().is_some_and(|x| x == "json")
-                && p.file_name().is_some_and(|n| n != GEOMETRY_FILE)
+                && p.file_name()
+                    .is_some_and(|n| n != GEOMETRY_FILE && n != UPDATES_FILE)
         })
         .collect();
     names.sort();
@@ -310,7 +347,54 @@ impl CommandHandler for MonitorCommands {
         let outcome = lock(&self.0.monitor).apply(envelope, crate::wall_clock(), &mut events);
         if outcome.is_ok() {
             lock(&self.0.outbox).append(&mut events);
+            // Geometry updates raise no event: save them (and any trip change) now.
+            self.0.save();
         }
         outcome
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::monitor::test_geometry::settings;
+
+    fn command(name: &str, body: &str) -> Envelope {
+        crate::command::parse(name, body.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn test_trips_and_geometry_updates_survive_a_restart() {
+        let dir = std::env::temp_dir().join(format!("ects-monitor-state-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let t = Timestamp::from_unix_seconds(1_000);
+        let state = MonitorState::open(settings(), &dir, t);
+        let mut commands = MonitorCommands(state.clone());
+        // A rest stop added by central, then a trip whose destination is that zone.
+        let rest = r#"{"type":"Feature","properties":{"id":"r1","kind":"rest_stop","radius_m":200},"geometry":{"type":"Point","coordinates":[30.05,0.0]}}"#;
+        commands
+            .apply(&command(
+                "zone.update",
+                &format!(r#"{{"v":1,"command_id":"z","officer":"K","args":{{"id":"r1","geojson":{rest}}}}}"#),
+            ))
+            .unwrap();
+        commands
+            .apply(&command(
+                "trip.arm",
+                r#"{"v":1,"command_id":"a","officer":"K","args":{"declaration":"D/1","vehicle":"V",
+                   "seals":["S"],"corridor":"c1","origin":"o","destination":"r1","deadline":"2030-01-01T00:00:00Z"}}"#,
+            ))
+            .unwrap();
+        assert_eq!(state.trip_count(), 1);
+        drop((commands, state));
+        // A new process with the configured geometry only: the update and the trip return.
+        let again = MonitorState::open(settings(), &dir, t);
+        assert_eq!(again.trip_count(), 1);
+        let monitor = lock(&again.monitor);
+        assert_eq!(monitor.geometry_updates().len(), 1);
+        assert_eq!(monitor.geometry_ids().zones.len(), 3);
+        assert!(monitor.has_trip("D/1"));
+        drop(monitor);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
