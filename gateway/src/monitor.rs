@@ -170,6 +170,8 @@ pub struct MonitorSettings {
     pub zones: Vec<ZoneData>,
     /// Trips armed from the config.
     pub trips: Vec<TripConfig>,
+    /// Longest corridor segment, metres (`[monitor] max_segment_m`).
+    pub max_segment_m: f64,
 }
 
 impl CorridorData {
@@ -285,6 +287,7 @@ pub fn load(
         corridors,
         zones,
         trips,
+        max_segment_m,
     })
 }
 
@@ -713,6 +716,8 @@ pub struct GatewayMonitor {
     dirty: Vec<usize>,
     /// Corridor and zone updates from central (latest per id).
     updates: Vec<GeometryUpdate>,
+    /// Longest corridor segment (updates are split like the configured files).
+    max_segment_m: f64,
 }
 
 impl fmt::Debug for GatewayMonitor {
@@ -753,6 +758,7 @@ impl GatewayMonitor {
             standing: std::collections::HashSet::new(),
             dirty: Vec::new(),
             updates: Vec::new(),
+            max_segment_m: settings.max_segment_m,
         };
         for t in settings.trips {
             // Cannot fail: `load` resolved the indices against this geometry.
@@ -851,9 +857,17 @@ impl GatewayMonitor {
             .iter()
             .filter_map(|l| l.id.as_ref().map(|id| id.as_str()))
             .collect();
-        let owner = self.trips.iter().position(|t| {
+        // The armed trip the seal is on; a disarmed trip only when no armed one has it (the
+        // opening at the destination after the disarm). An e-lock reused for a new trip
+        // belongs to the new one.
+        let carries = |t: &TripEntry| {
             t.monitor.has_seal(device) || seal_ids.iter().any(|s| t.monitor.has_seal(s))
-        });
+        };
+        let owner = self
+            .trips
+            .iter()
+            .rposition(|t| carries(t) && !t.monitor.is_disarmed())
+            .or_else(|| self.trips.iter().rposition(carries));
         let Some(i) = owner else {
             let interval = Duration::from_secs(self.config.position_interval_s.into());
             for e in events {
@@ -971,6 +985,14 @@ impl GatewayMonitor {
                 {
                     return Err(format!("trip {} is already armed", a.declaration));
                 }
+                if let Some((seal, other)) = a.seals.iter().find_map(|s| {
+                    self.trips
+                        .iter()
+                        .find(|t| !t.monitor.is_disarmed() && t.monitor.has_seal(s.as_str()))
+                        .map(|t| (s, t.monitor.plan().declaration.clone()))
+                }) {
+                    return Err(format!("seal {seal} is on armed trip {other}"));
+                }
                 if self.trips.len() >= MAX_TRIPS {
                     return Err(format!("at most {MAX_TRIPS} trips"));
                 }
@@ -1054,10 +1076,27 @@ impl GatewayMonitor {
     pub fn update_geometry(&mut self, update: GeometryUpdate) -> Result<(), String> {
         match update.kind {
             GeometryKind::Corridor => {
-                let new = corridors_from_str(Path::new("corridor.update"), &update.geojson, 1000.0);
+                let new = corridors_from_str(
+                    Path::new("corridor.update"),
+                    &update.geojson,
+                    self.max_segment_m,
+                );
                 replace_one(&mut self.corridors, new, &update.id, "LineString", |c| {
                     c.id.as_str()
                 })?;
+                // Trips on it measure their progress afresh.
+                if let Some(ci) = self
+                    .corridors
+                    .iter()
+                    .position(|c| c.id.as_str() == update.id)
+                {
+                    for (i, t) in self.trips.iter_mut().enumerate() {
+                        if usize::from(t.monitor.plan().corridor) == ci {
+                            t.monitor.corridor_changed();
+                            self.dirty.push(i);
+                        }
+                    }
+                }
             }
             GeometryKind::Zone => {
                 let new = zones_from_str(Path::new("zone.update"), &update.geojson);
@@ -1066,9 +1105,16 @@ impl GatewayMonitor {
                 })?;
             }
         }
-        self.updates
-            .retain(|u| !(u.kind == update.kind && u.id == update.id));
-        self.updates.push(update);
+        // In place: re-applied in the same order after a restart, updates rebuild the same
+        // corridor and zone indices.
+        match self
+            .updates
+            .iter_mut()
+            .find(|u| u.kind == update.kind && u.id == update.id)
+        {
+            Some(u) => *u = update,
+            None => self.updates.push(update),
+        }
         Ok(())
     }
 
@@ -1246,6 +1292,7 @@ pub(crate) mod test_geometry {
             corridors: corridors_from_str(Path::new("c.geojson"), CORRIDOR, 1000.0).unwrap(),
             zones: zones_from_str(Path::new("z.geojson"), ZONES).unwrap(),
             trips: Vec::new(),
+            max_segment_m: 1000.0,
         }
     }
 }
@@ -1289,7 +1336,16 @@ mod tests {
         );
         let e = m.apply(&disarm, now, &mut out).unwrap_err();
         assert!(e.contains("not inside its destination"), "{e}");
-        let bad_zone = arm_with(&arm, "nowhere");
+        // An e-lock still on an armed trip cannot be put on another one.
+        let reused = arm_with(&arm, "d");
+        assert_eq!(
+            m.apply(&reused, now, &mut out).unwrap_err(),
+            "seal S1 is on armed trip D1"
+        );
+        let mut bad_zone = arm_with(&arm, "nowhere");
+        if let crate::command::Command::ArmTrip(a) = &mut bad_zone.command {
+            a.seals = vec!["S2".parse().unwrap()];
+        }
         assert_eq!(
             m.apply(&bad_zone, now, &mut out).unwrap_err(),
             "no zone nowhere"

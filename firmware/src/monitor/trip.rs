@@ -45,6 +45,11 @@ use crate::nmea::fix::Fix;
 use crate::nmea::integrity::{IntegrityConfig, IntegrityMonitor, IntegritySignal};
 use crate::time::{Duration, Timestamp};
 
+/// A C/N0 drop and a loss of fix this close together (seconds) are jamming.
+pub const JAM_WINDOW_S: i64 = 120;
+/// A fix time this far (seconds) ahead of the gateway's clock is not believed.
+pub const MAX_FIX_AHEAD_S: i64 = 300;
+
 /// Most seals one trip carries.
 pub const MAX_TRIP_SEALS: usize = 4;
 /// Most zones a vehicle can be inside at once.
@@ -177,6 +182,8 @@ struct ZoneSlot {
 struct StopState {
     anchor: LatLon,
     since: Timestamp,
+    /// The last fix inside the radius: the stop lasted at least `last_in - since`.
+    last_in: Timestamp,
     /// Consecutive fixes outside the stop radius.
     moved: u8,
     reported: bool,
@@ -218,7 +225,9 @@ pub struct TripMonitor {
     /// dropped as an outlier when the next fix comes back.
     pending_jump: Option<PendingJump>,
     last_good: Option<(LatLon, Timestamp)>,
-    cn0_drop_db: Option<f32>,
+    /// The last all-satellite C/N0 drop and when it was seen: jamming only if the fix is
+    /// lost within [`JAM_WINDOW_S`] of it.
+    cn0_drop: Option<(f32, Timestamp)>,
     config: MonitorConfig,
 }
 
@@ -268,7 +277,7 @@ impl TripMonitor {
             jamming: false,
             pending_jump: None,
             last_good: None,
-            cn0_drop_db: None,
+            cn0_drop: None,
             config,
         };
         emit(monitor.event(
@@ -345,6 +354,18 @@ impl TripMonitor {
         true
     }
 
+    /// The trip's corridor geometry was replaced: progress along it is measured afresh
+    /// (a shorter or re-routed corridor must not make every truck look like it turned
+    /// back).
+    pub fn corridor_changed(&mut self) {
+        self.hint = None;
+        self.last_chainage = None;
+        self.progress_m = 0.0;
+        if matches!(self.wrong_way, Route::Suspect { .. }) {
+            self.wrong_way = Route::On;
+        }
+    }
+
     /// Whether `seal` (an e-seal or lock id, or a device id) belongs to this trip.
     pub fn has_seal(&self, seal: &str) -> bool {
         self.plan.seals.iter().any(|s| s.as_str() == seal)
@@ -419,7 +440,12 @@ impl TripMonitor {
         if self.disarmed {
             return;
         }
-        let t = fix.time.unwrap_or(now);
+        // A device clock far ahead of the gateway's must not push the detectors' time into
+        // the future (every later fix would look old): such fixes take the receive time.
+        let t = fix
+            .time
+            .filter(|ft| *ft <= now + Duration::from_secs(MAX_FIX_AHEAD_S))
+            .unwrap_or(now);
         let position = fix.position.and_then(|p| position_of(fix, p));
         let mut jump = None;
         for signal in self.integrity.step(fix) {
@@ -480,7 +506,7 @@ impl TripMonitor {
             let pos = self.last_position.clone();
             let mut e = self.event(
                 EventKind::GpsJamming(GpsJamming {
-                    cn0_drop_db: self.cn0_drop_db,
+                    cn0_drop_db: self.cn0_drop.map(|(d, _)| d),
                     receiver_flag: true,
                 }),
                 now,
@@ -499,14 +525,18 @@ impl TripMonitor {
     ) {
         match signal {
             IntegritySignal::Cn0Drop { drop_db, .. } => {
-                self.cn0_drop_db = Some(drop_db);
+                self.cn0_drop = Some((drop_db, t));
                 if self.gps_lost && !self.jamming {
                     self.jamming = true;
                     self.emit_jamming(t, emit);
                 }
             }
             IntegritySignal::FixLost { last_speed_mps, .. } => {
-                if self.cn0_drop_db.is_some() {
+                let window = Duration::from_secs(JAM_WINDOW_S);
+                if self
+                    .cn0_drop
+                    .is_some_and(|(_, at)| (t - at).abs() <= window)
+                {
                     self.gps_lost = true;
                     self.jamming = true;
                     self.emit_jamming(t, emit);
@@ -529,7 +559,7 @@ impl TripMonitor {
                 }
                 self.gps_lost = false;
                 self.jamming = false;
-                self.cn0_drop_db = None;
+                self.cn0_drop = None;
             }
             // No event type (time steps, simulator mode, MON-RF comes through on_mon_rf).
             _ => {}
@@ -563,7 +593,7 @@ impl TripMonitor {
     fn emit_jamming(&self, t: Timestamp, emit: &mut impl FnMut(Event)) {
         let mut e = self.event(
             EventKind::GpsJamming(GpsJamming {
-                cn0_drop_db: self.cn0_drop_db,
+                cn0_drop_db: self.cn0_drop.map(|(d, _)| d),
                 receiver_flag: false,
             }),
             t,
@@ -746,12 +776,19 @@ impl TripMonitor {
         });
         self.last_chainage = Some((chainage, t));
         if !plausible {
+            // Rebase on the new place; a confirmed wrong-way episode stays open until the
+            // vehicle is confirmed back (below), an unconfirmed one is dropped.
             self.progress_m = chainage;
-            self.wrong_way = Route::On;
-            return;
+            if matches!(self.wrong_way, Route::Suspect { .. }) {
+                self.wrong_way = Route::On;
+            }
         }
         self.progress_m = self.progress_m.max(chainage);
-        let behind = self.progress_m - chainage > f64::from(self.config.backtrack_m);
+        let backtrack = f64::from(self.config.backtrack_m);
+        let behind_by = self.progress_m - chainage;
+        let behind = behind_by > backtrack;
+        // Hysteresis: back on course only clearly ahead of the wrong-way threshold.
+        let ahead = behind_by < backtrack * 0.75;
         let confirm = self.config.confirm_fixes.max(1);
         match self.wrong_way {
             Route::On if behind => self.wrong_way = Route::Suspect { since: t, count: 1 },
@@ -770,10 +807,12 @@ impl TripMonitor {
                     }
                 }
             }
-            Route::Deviated { since, .. } => {
-                // Back on course once the vehicle heads forward again: the furthest point
-                // is re-based so that a trip that turned back for good is reported once.
-                if !behind {
+            Route::Deviated { since, back } => {
+                // Back on course once the vehicle is confirmed heading forward again
+                // (confirm_fixes fixes clearly ahead of the threshold).
+                let back = if ahead { back.saturating_add(1) } else { 0 };
+                self.wrong_way = Route::Deviated { since, back };
+                if back >= confirm {
                     self.wrong_way = Route::On;
                     emit(self.event(
                         EventKind::RouteReturned(RouteReturned {
@@ -818,6 +857,7 @@ impl TripMonitor {
                 self.stop = Some(StopState {
                     anchor: p,
                     since: t,
+                    last_in: t,
                     moved: 0,
                     reported: false,
                 });
@@ -829,12 +869,14 @@ impl TripMonitor {
                         *s = StopState {
                             anchor: p,
                             since: t,
+                            last_in: t,
                             moved: 0,
                             reported: false,
                         };
                     }
                 } else {
                     s.moved = 0;
+                    s.last_in = t;
                 }
             }
         }
@@ -851,11 +893,14 @@ impl TripMonitor {
                 now,
             ));
         }
+        // Measured by fixes, not by the clock: a vehicle whose sparse reports (an e-lock
+        // every 10 minutes) are far apart is not stopped in between.
         if let Some(s) = self.stop
             && !s.reported
+            && s.moved == 0
             && !self.in_any_zone()
         {
-            let dwell = now - s.since;
+            let dwell = s.last_in - s.since;
             if dwell >= Duration::from_secs(self.config.stop_limit_s.into()) {
                 if let Some(s) = &mut self.stop {
                     s.reported = true;
@@ -1246,5 +1291,53 @@ mod tests {
         };
         assert_eq!(route(&before), ["route.deviation"]);
         assert_eq!(route(&after), ["route.returned"]);
+    }
+
+    #[test]
+    fn test_sparse_reports_of_a_moving_truck_are_no_stop() {
+        let w = world();
+        let mut m = armed(&w);
+        let mut out = StdVec::new();
+        with(&w, |g| {
+            // A report every 8 minutes, 1 km apart, outside every zone; ticks in between.
+            for k in 0..8i64 {
+                let t = T0 + 600 + k * 480;
+                let lon = 30.01 + k as f64 * 0.009;
+                let now = Timestamp::from_unix_seconds(t);
+                m.on_fix(g, &fix(600 + k * 480, 0.0, lon), now, |e| out.push(e));
+                for s in (0..480).step_by(60) {
+                    m.tick(g, Timestamp::from_unix_seconds(t + s), |e| out.push(e));
+                }
+            }
+        });
+        assert!(
+            !types(&out).contains(&"stop.unauthorized"),
+            "{:?}",
+            types(&out)
+        );
+    }
+
+    #[test]
+    fn test_a_fix_dated_in_the_future_does_not_blind_the_trip() {
+        let w = world();
+        let mut m = armed(&w);
+        let mut out = StdVec::new();
+        with(&w, |g| {
+            let now = Timestamp::from_unix_seconds(T0 + 100);
+            // A device clock two days ahead: past the deadline if believed.
+            m.on_fix(g, &fix(100 + 2 * 86_400, 0.0, 30.01), now, |e| out.push(e));
+        });
+        assert!(
+            !types(&out).contains(&"transit.overdue"),
+            "{:?}",
+            types(&out)
+        );
+        // Later correct fixes still drive the detectors: a 500 m deviation is confirmed.
+        let events = drive_range(&w, &mut m, 20..40, |_| 0.0045);
+        assert!(
+            types(&events).contains(&"route.deviation"),
+            "{:?}",
+            types(&events)
+        );
     }
 }

@@ -57,8 +57,19 @@ pub struct MonitorState {
     saved_ids: Mutex<Option<GeometryIds>>,
     /// Central's geometry updates last written.
     saved_updates: Mutex<Vec<GeometryUpdate>>,
+
     /// Events raised by commands, filed by the stage at its next call.
-    outbox: Mutex<Vec<Event>>,
+    outbox: Mutex<Outbox>,
+}
+
+/// What commands leave for the stage.
+#[derive(Debug, Default)]
+struct Outbox {
+    /// Their events (`trip.armed`, `trip.disarmed`), to be journaled.
+    events: Vec<Event>,
+    /// Trips changed (armed, disarmed, corridor replaced): to be saved once those events
+    /// are journaled.
+    trips_changed: bool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -101,16 +112,26 @@ impl MonitorState {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => tracing::warn!("saved geometry updates not readable: {e}"),
         }
+        let mut regeometry = false;
         match read_saved(&dir) {
             Ok(Some((ids, trips))) => {
                 let found = trips.len();
                 let n = monitor.restore(&ids, trips);
+                regeometry = ids != monitor.geometry_ids();
                 tracing::info!(trips = n, of = found, dir = %dir.display(), "trips and detector state resumed");
             }
             Ok(None) => {}
             Err(e) => tracing::warn!(dir = %dir.display(), "saved trips not resumed: {e}"),
         }
-        monitor.take_dirty(); // resumed trips are saved already
+        // Resumed trips are saved already, unless their indices were re-pointed to other
+        // geometry: then they are written again with the new ids (at the first save).
+        let resumed = monitor.take_dirty();
+        if regeometry {
+            for i in 0..monitor.trip_count() {
+                monitor.mark_dirty(i);
+            }
+        }
+        drop(resumed);
         for trip in configured {
             if !monitor.has_trip(trip.plan.declaration.as_str())
                 && let Err(e) = monitor.arm(trip, now, &mut events)
@@ -123,9 +144,14 @@ impl MonitorState {
             dir,
             saved_ids: Mutex::new(None),
             saved_updates: Mutex::new(Vec::new()),
-            outbox: Mutex::new(events),
+
+            outbox: Mutex::new(Outbox {
+                events,
+                trips_changed: false,
+            }),
         });
-        state.save();
+        // Trips wait for the stage's first save, after their `trip.armed` is journaled.
+        state.save_geometry();
         state
     }
 
@@ -135,13 +161,27 @@ impl MonitorState {
     /// refers to an index the saved ids do not have. A failure is logged and the trip is
     /// saved again next time.
     fn save(&self) {
+        self.write(true);
+    }
+
+    /// Writes only the geometry updates and ids (the command handler's part: trips are
+    /// saved by the stage, after their events are journaled).
+    fn save_geometry(&self) {
+        self.write(false);
+    }
+
+    fn write(&self, trips: bool) {
         let mut monitor = lock(&self.monitor);
         let ids = monitor.geometry_ids();
         let mut saved_ids = lock(&self.saved_ids);
         let new_ids = saved_ids.as_ref() != Some(&ids);
         let mut saved_updates = lock(&self.saved_updates);
         let new_updates = saved_updates.as_slice() != monitor.geometry_updates();
-        let dirty = monitor.take_dirty();
+        let dirty = if trips {
+            monitor.take_dirty()
+        } else {
+            Vec::new()
+        };
         if dirty.is_empty() && !new_ids && !new_updates {
             return;
         }
@@ -271,9 +311,10 @@ impl MonitorStage {
 
     fn outbox(&mut self, out: &mut Vec<Event>) {
         let mut outbox = lock(&self.state.outbox);
-        if !outbox.is_empty() {
+        if outbox.trips_changed || !outbox.events.is_empty() {
             self.alarm_unsaved = true;
-            out.append(&mut outbox);
+            outbox.trips_changed = false;
+            out.append(&mut outbox.events);
         }
     }
 
@@ -346,9 +387,13 @@ impl CommandHandler for MonitorCommands {
         let mut events = Vec::new();
         let outcome = lock(&self.0.monitor).apply(envelope, crate::wall_clock(), &mut events);
         if outcome.is_ok() {
-            lock(&self.0.outbox).append(&mut events);
-            // Geometry updates raise no event: save them (and any trip change) now.
-            self.0.save();
+            let mut outbox = lock(&self.0.outbox);
+            outbox.events.append(&mut events);
+            outbox.trips_changed = true;
+            drop(outbox);
+            // Geometry updates raise no event: save them now. Trips the command changed
+            // are saved by the stage once their events are journaled.
+            self.0.save_geometry();
         }
         outcome
     }
@@ -386,7 +431,17 @@ mod tests {
             ))
             .unwrap();
         assert_eq!(state.trip_count(), 1);
-        drop((commands, state));
+        // Commands save geometry only; the stage saves the trip once its `trip.armed` is
+        // filed.
+        let mut stage = MonitorStage::new(state.clone(), PassThrough::new(Default::default(), []));
+        let mut out = Vec::new();
+        stage.tick(t, &mut out);
+        assert!(
+            out.iter()
+                .any(|e| matches!(e.kind, EventKind::TripArmed(_)))
+        );
+        stage.filed();
+        drop((commands, stage, state));
         // A new process with the configured geometry only: the update and the trip return.
         let again = MonitorState::open(settings(), &dir, t);
         assert_eq!(again.trip_count(), 1);
