@@ -50,6 +50,8 @@ pub const MAX_TRIPS: usize = 100_000;
 pub const MAX_GEOJSON_BYTES: u64 = 64 << 20;
 /// Most vertices in one corridor (after splitting long segments).
 pub const MAX_VERTICES: usize = 2_000_000;
+/// Most corridors, and most zones (trips refer to them by 16-bit index).
+pub const MAX_GEOMETRIES: usize = u16::MAX as usize;
 /// Devices remembered for position thinning of seals in no trip.
 pub const MAX_THINNED_DEVICES: usize = 10_000;
 
@@ -264,6 +266,14 @@ pub fn load(
     }
     unique(file, "corridor", corridors.iter().map(|c| c.id.as_str()))?;
     unique(file, "zone", zones.iter().map(|z| z.id.as_str()))?;
+    // Trips refer to corridors and zones by 16-bit index.
+    if corridors.len() > MAX_GEOMETRIES || zones.len() > MAX_GEOMETRIES {
+        return Err(err(
+            file,
+            "[monitor]",
+            format!("at most {MAX_GEOMETRIES} corridors and {MAX_GEOMETRIES} zones"),
+        ));
+    }
     let raw_trips: Vec<RawTrip> = match trips {
         None => Vec::new(),
         Some(v) => v
@@ -517,7 +527,8 @@ fn position(v: &serde_json::Value) -> Option<LatLon> {
 
 fn positions(v: &serde_json::Value) -> Result<Vec<LatLon>, String> {
     let a = v.as_array().ok_or("expected an array of positions")?;
-    a.iter()
+    let list: Vec<LatLon> = a
+        .iter()
         .enumerate()
         .map(|(i, p)| {
             position(p)
@@ -526,7 +537,19 @@ fn positions(v: &serde_json::Value) -> Result<Vec<LatLon>, String> {
                     format!("position {i} is not [longitude, latitude] within ±180, ±90")
                 })
         })
-        .collect()
+        .collect::<Result<_, _>>()?;
+    // The index and the zone tests compare longitudes directly: geometry across the
+    // antimeridian would be mis-measured, so it is refused (split it in two instead).
+    if let Some(i) = list
+        .windows(2)
+        .position(|w| (w[1].lon - w[0].lon).abs() > 180.0)
+    {
+        return Err(format!(
+            "positions {i} and {} cross the antimeridian (180°), which is not supported: split the geometry there",
+            i + 1
+        ));
+    }
+    Ok(list)
 }
 
 fn prop_id<T: std::str::FromStr>(f: &serde_json::Value) -> Result<T, String>
@@ -1074,6 +1097,19 @@ impl GatewayMonitor {
     /// # Errors
     /// The geometry is invalid or does not carry `id`.
     pub fn update_geometry(&mut self, update: GeometryUpdate) -> Result<(), String> {
+        let full = match update.kind {
+            GeometryKind::Corridor => {
+                self.corridors.len() >= MAX_GEOMETRIES
+                    && !self.corridors.iter().any(|c| c.id.as_str() == update.id)
+            }
+            GeometryKind::Zone => {
+                self.zones.len() >= MAX_GEOMETRIES
+                    && !self.zones.iter().any(|z| z.id.as_str() == update.id)
+            }
+        };
+        if full {
+            return Err(format!("at most {MAX_GEOMETRIES} corridors and zones each"));
+        }
         match update.kind {
             GeometryKind::Corridor => {
                 let new = corridors_from_str(
@@ -1454,6 +1490,14 @@ mod tests {
             a.declaration = "D2".parse().unwrap();
         }
         e
+    }
+
+    #[test]
+    fn test_geometry_across_the_antimeridian_is_refused() {
+        let text = r#"{"type":"Feature","properties":{"id":"fiji","half_width_m":100},
+            "geometry":{"type":"LineString","coordinates":[[179.9,-17.0],[-179.9,-17.1]]}}"#;
+        let e = corridors_from_str(Path::new("f.geojson"), text, 1000.0).unwrap_err();
+        assert!(e.to_string().contains("cross the antimeridian"), "{e}");
     }
 
     #[test]
