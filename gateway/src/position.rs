@@ -11,8 +11,6 @@
 //!   passed since the last due one (a receiver clock that steps backwards — cold start,
 //!   week rollover — must not silence positions until it catches up again).
 
-use ects_firmware::event::Position;
-use ects_firmware::nmea::fix::Fix;
 use ects_firmware::time::{Duration, Timestamp};
 
 /// Which fixes of one receiver become position events. See the module documentation.
@@ -43,19 +41,6 @@ impl Thinning {
         }
         due
     }
-}
-
-/// The event-model position of an epoch's fix: `None` without a position (no fix).
-pub fn of_fix(fix: &Fix) -> Option<Position> {
-    let ll = fix.position?;
-    let mut p = Position::new(ll.lat, ll.lon, fix.mode.has_fix()).ok()?;
-    p.fix_time = fix.time;
-    p.speed_mps = fix.speed_mps;
-    p.track_deg = fix.track_deg;
-    p.alt_msl_m = fix.alt_msl_m;
-    p.hdop = fix.hdop;
-    p.satellites = fix.satellites_used;
-    Some(p)
 }
 
 #[cfg(test)]

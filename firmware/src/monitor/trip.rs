@@ -169,6 +169,64 @@ enum Route {
     Deviated { since: Timestamp, back: u8 },
 }
 
+/// What one fix did to a [`Route`] state.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Change {
+    None,
+    /// The episode is confirmed: raise the alarm.
+    Confirmed,
+    /// The vehicle is confirmed back; the episode began at `since`.
+    Returned {
+        since: Timestamp,
+    },
+}
+
+impl Route {
+    /// One fix of a confirmed-episode detector: `out` says the fix is off course, `back`
+    /// that it is clearly back on course (the hysteresis lies between the two). An episode
+    /// is confirmed by `confirm` consecutive `out` fixes spanning `confirm_t`, and ends
+    /// after `confirm` consecutive `back` fixes.
+    fn step(
+        &mut self,
+        out: bool,
+        back: bool,
+        t: Timestamp,
+        confirm: u8,
+        confirm_t: Duration,
+    ) -> Change {
+        match *self {
+            Route::On => {
+                if out {
+                    *self = Route::Suspect { since: t, count: 1 };
+                }
+                Change::None
+            }
+            Route::Suspect { since, count } => {
+                if !out {
+                    *self = Route::On;
+                    return Change::None;
+                }
+                let count = count.saturating_add(1);
+                *self = Route::Suspect { since, count };
+                if count >= confirm && t - since >= confirm_t {
+                    *self = Route::Deviated { since, back: 0 };
+                    return Change::Confirmed;
+                }
+                Change::None
+            }
+            Route::Deviated { since, back: n } => {
+                let n = if back { n.saturating_add(1) } else { 0 };
+                *self = Route::Deviated { since, back: n };
+                if n >= confirm {
+                    *self = Route::On;
+                    return Change::Returned { since };
+                }
+                Change::None
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 struct ZoneSlot {
     zone: u16,
@@ -446,7 +504,7 @@ impl TripMonitor {
             .time
             .filter(|ft| *ft <= now + Duration::from_secs(MAX_FIX_AHEAD_S))
             .unwrap_or(now);
-        let position = fix.position.and_then(|p| position_of(fix, p));
+        let position = fix.event_position();
         let mut jump = None;
         for signal in self.integrity.step(fix) {
             if matches!(signal, IntegritySignal::PositionJump { .. }) {
@@ -711,47 +769,15 @@ impl TripMonitor {
         // Inside an authorized zone, being off the centre line is no deviation.
         let outside = m.distance_m > w_out && !self.in_any_zone();
         let inside = m.distance_m < w_in || self.in_any_zone();
-        let confirm = self.config.confirm_fixes.max(1);
-        let confirm_t = Duration::from_secs(self.config.confirm_s.into());
-        match self.route {
-            Route::On => {
-                if outside {
-                    self.route = Route::Suspect { since: t, count: 1 };
-                }
+        let (confirm, confirm_t) = self.confirmation();
+        match self.route.step(outside, inside, t, confirm, confirm_t) {
+            Change::Confirmed => {
+                emit(self.deviation(corridor.id, m.distance_m, w, DeviationReason::Outside, t))
             }
-            Route::Suspect { since, count } => {
-                if !outside {
-                    self.route = Route::On;
-                } else {
-                    let count = count.saturating_add(1);
-                    self.route = Route::Suspect { since, count };
-                    if count >= confirm && t - since >= confirm_t {
-                        self.route = Route::Deviated { since, back: 0 };
-                        emit(self.deviation(
-                            corridor.id,
-                            m.distance_m,
-                            w,
-                            DeviationReason::Outside,
-                            t,
-                        ));
-                    }
-                }
+            Change::Returned { since } => {
+                emit(self.returned(corridor.id, m.distance_m, since, t));
             }
-            Route::Deviated { since, back } => {
-                let back = if inside { back.saturating_add(1) } else { 0 };
-                self.route = Route::Deviated { since, back };
-                if back >= confirm {
-                    self.route = Route::On;
-                    emit(self.event(
-                        EventKind::RouteReturned(RouteReturned {
-                            corridor: corridor.id.clone(),
-                            distance_m: m.distance_m as f32,
-                            outside_s: secs(t - since),
-                        }),
-                        t,
-                    ));
-                }
-            }
+            Change::None => {}
         }
         if m.distance_m <= w {
             self.progress(corridor.id, m.chainage_m, m.distance_m, w, t, emit);
@@ -789,42 +815,33 @@ impl TripMonitor {
         let behind = behind_by > backtrack;
         // Hysteresis: back on course only clearly ahead of the wrong-way threshold.
         let ahead = behind_by < backtrack * 0.75;
-        let confirm = self.config.confirm_fixes.max(1);
-        match self.wrong_way {
-            Route::On if behind => self.wrong_way = Route::Suspect { since: t, count: 1 },
-            Route::On => {}
-            Route::Suspect { since, count } => {
-                if !behind {
-                    self.wrong_way = Route::On;
-                } else {
-                    let count = count.saturating_add(1);
-                    self.wrong_way = Route::Suspect { since, count };
-                    if count >= confirm
-                        && t - since >= Duration::from_secs(self.config.confirm_s.into())
-                    {
-                        self.wrong_way = Route::Deviated { since, back: 0 };
-                        emit(self.deviation(id, distance, w, DeviationReason::WrongWay, t));
-                    }
-                }
+        let (confirm, confirm_t) = self.confirmation();
+        match self.wrong_way.step(behind, ahead, t, confirm, confirm_t) {
+            Change::Confirmed => {
+                emit(self.deviation(id, distance, w, DeviationReason::WrongWay, t));
             }
-            Route::Deviated { since, back } => {
-                // Back on course once the vehicle is confirmed heading forward again
-                // (confirm_fixes fixes clearly ahead of the threshold).
-                let back = if ahead { back.saturating_add(1) } else { 0 };
-                self.wrong_way = Route::Deviated { since, back };
-                if back >= confirm {
-                    self.wrong_way = Route::On;
-                    emit(self.event(
-                        EventKind::RouteReturned(RouteReturned {
-                            corridor: id.clone(),
-                            distance_m: distance as f32,
-                            outside_s: secs(t - since),
-                        }),
-                        t,
-                    ));
-                }
-            }
+            Change::Returned { since } => emit(self.returned(id, distance, since, t)),
+            Change::None => {}
         }
+    }
+
+    /// Fixes and seconds that confirm a deviation (or, fixes, a return).
+    fn confirmation(&self) -> (u8, Duration) {
+        (
+            self.config.confirm_fixes.max(1),
+            Duration::from_secs(self.config.confirm_s.into()),
+        )
+    }
+
+    fn returned(&self, id: &CorridorId, d: f64, since: Timestamp, t: Timestamp) -> Event {
+        self.event(
+            EventKind::RouteReturned(RouteReturned {
+                corridor: id.clone(),
+                distance_m: d as f32,
+                outside_s: secs(t - since),
+            }),
+            t,
+        )
     }
 
     fn deviation(
@@ -936,18 +953,6 @@ impl TripMonitor {
             }
         }
     }
-}
-
-/// The event model's position for a fix.
-fn position_of(fix: &Fix, p: LatLon) -> Option<Position> {
-    let mut pos = Position::new(p.lat, p.lon, fix.mode.has_fix()).ok()?;
-    pos.fix_time = fix.time;
-    pos.speed_mps = fix.speed_mps;
-    pos.track_deg = fix.track_deg;
-    pos.alt_msl_m = fix.alt_msl_m;
-    pos.hdop = fix.hdop;
-    pos.satellites = fix.satellites_used;
-    Some(pos)
 }
 
 #[cfg(test)]

@@ -233,6 +233,22 @@ pub struct FixAssembler {
     last_dimension: FixMode,
 }
 
+impl Fix {
+    /// The event model's position for this fix (quality fields included); `None` without
+    /// a position or with coordinates out of range.
+    pub fn event_position(&self) -> Option<crate::event::Position> {
+        let ll = self.position?;
+        let mut p = crate::event::Position::new(ll.lat, ll.lon, self.mode.has_fix()).ok()?;
+        p.fix_time = self.time;
+        p.speed_mps = self.speed_mps;
+        p.track_deg = self.track_deg;
+        p.alt_msl_m = self.alt_msl_m;
+        p.hdop = self.hdop;
+        p.satellites = self.satellites_used;
+        Some(p)
+    }
+}
+
 impl FixAssembler {
     /// An empty assembler.
     pub fn new() -> Self {

@@ -125,13 +125,12 @@ impl MonitorState {
         }
         // Resumed trips are saved already, unless their indices were re-pointed to other
         // geometry: then they are written again with the new ids (at the first save).
-        let resumed = monitor.take_dirty();
+        monitor.take_dirty();
         if regeometry {
             for i in 0..monitor.trip_count() {
                 monitor.mark_dirty(i);
             }
         }
-        drop(resumed);
         for trip in configured {
             if !monitor.has_trip(trip.plan.declaration.as_str())
                 && let Err(e) = monitor.arm(trip, now, &mut events)
@@ -353,8 +352,7 @@ impl Stage for MonitorStage {
             }
             other => self.fallback.on_input(other, now, out),
         }
-        let new: Vec<Event> = out[before..].to_vec();
-        self.note(&new);
+        self.note(&out[before..]);
     }
 
     fn tick(&mut self, now: Timestamp, out: &mut Vec<Event>) {
@@ -362,8 +360,7 @@ impl Stage for MonitorStage {
         let before = out.len();
         lock(&self.state.monitor).tick(now, out);
         self.fallback.tick(now, out);
-        let new: Vec<Event> = out[before..].to_vec();
-        self.note(&new);
+        self.note(&out[before..]);
     }
 
     fn filed(&mut self) {

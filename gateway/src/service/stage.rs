@@ -31,7 +31,7 @@ use ects_firmware::seal::events::for_each_event;
 use ects_firmware::text::Text;
 use ects_firmware::time::{Duration, Timestamp};
 
-use crate::position::{self, Thinning};
+use crate::position::Thinning;
 
 /// One decoded input from a source.
 // A seal report is large (its lock list is inline, no heap in the firmware model); inputs
@@ -122,7 +122,7 @@ impl PassThrough {
     fn fix(&mut self, source: SourceName, fix: &Fix, now: Timestamp, out: &mut Vec<Event>) {
         // A fix without a date cannot be placed in time; one without a position says only
         // "no fix", which is the monitor's to judge (gps.lost), not a position.
-        let (Some(at), Some(p)) = (fix.time, position::of_fix(fix)) else {
+        let (Some(at), Some(p)) = (fix.time, fix.event_position()) else {
             return;
         };
         let interval = self.interval;
