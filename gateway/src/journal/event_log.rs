@@ -149,6 +149,7 @@ mod tests {
             max_bytes: max_segments * seg,
             segment_bytes: seg,
             commit_interval: Duration::from_secs(1),
+            resend_window: Duration::ZERO,
         };
         let (j, _) = Journal::open(TestFilesystem::new(), config).unwrap();
         EventLog::new(j, "ke-malaba-01".parse().unwrap(), Encoding::Json)

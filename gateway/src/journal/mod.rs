@@ -62,6 +62,11 @@ pub const SEQ_RESERVATION: u64 = 4096;
 const WRITE_BUFFER: usize = 256 * 1024;
 /// Bytes read from a segment at a time by the cursor.
 const READ_CHUNK: usize = 256 * 1024;
+/// Default of [`JournalConfig::resend_window`].
+pub const DEFAULT_RESEND_WINDOW: Duration = Duration::from_secs(30 * 60);
+/// Ack-point samples for the resend window are at least this far apart (a newer sample
+/// replaces a younger one, which only makes a resend reach further back).
+const ACK_SAMPLE_SPACING: Duration = Duration::from_secs(1);
 
 /// Journal settings; see [`JournalConfig::new`] for the defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,16 +79,23 @@ pub struct JournalConfig {
     pub segment_bytes: u64,
     /// Longest time a non-critical record waits in memory before it is synced.
     pub commit_interval: Duration,
+    /// How long acknowledged records are kept so that they can be sent again when the
+    /// broker turns out to have lost its state ([`Journal::resend_since`]). Zero: a segment
+    /// goes as soon as all its records are acknowledged. Under space pressure retained
+    /// records go first, before any unacknowledged one.
+    pub resend_window: Duration,
 }
 
 impl JournalConfig {
-    /// Defaults: 512 MiB in all, 4 MiB segments, 1 s group commit.
+    /// Defaults: 512 MiB in all, 4 MiB segments, 1 s group commit, acknowledged records
+    /// kept 30 minutes for a resend.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         JournalConfig {
             dir: dir.into(),
             max_bytes: 512 * 1024 * 1024,
             segment_bytes: 4 * 1024 * 1024,
             commit_interval: Duration::from_secs(1),
+            resend_window: DEFAULT_RESEND_WINDOW,
         }
     }
 }
@@ -169,6 +181,8 @@ pub struct Stats {
     pub refusing_positions: bool,
     /// Bytes handed to the filesystem since open (write-amplification figure).
     pub bytes_written: u64,
+    /// Bytes of sealed segments kept only for the resend window (all acknowledged).
+    pub retained_bytes: u64,
 }
 
 /// The outcome of an append.
@@ -252,7 +266,7 @@ fn parse_segment_name(name: &str) -> Option<(Stream, Segment)> {
     ))
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Cursor {
     /// Index into `segments`.
     segment: usize,
@@ -290,6 +304,22 @@ struct StreamState<F> {
     /// Valid records the cursor has read in its current segment since its start (to count
     /// corrupt losses); `None` when it did not start at the beginning.
     read_in_segment: Option<u64>,
+    /// How far losses to corruption have been counted: the cursor reads some records twice
+    /// (after a rewind or for a resend), their losses count once. (segment first_seq,
+    /// offset) of corrupt regions, and the last_seq of segments checked against their count.
+    corrupt_counted: (u64, u64),
+    missing_counted: u64,
+    /// Acknowledged records sent again because the broker lost its state (all ≤ `acked`),
+    /// not yet acknowledged on this connection.
+    resend: VecDeque<Inflight>,
+    /// While set to `p`, records with `p < seq ≤ acked` are delivered again when the
+    /// cursor reads them (a resend in progress).
+    resend_after: Option<u64>,
+    /// (when, ack point) samples covering the resend window, oldest first.
+    ack_samples: VecDeque<(Instant, u64)>,
+    /// Acknowledged records up to here are older than the resend window: their segments
+    /// may be deleted.
+    expired: u64,
 }
 
 impl<F> StreamState<F> {
@@ -311,7 +341,22 @@ impl<F> StreamState<F> {
             },
             read_cache: None,
             read_in_segment: Some(0),
+            corrupt_counted: (0, 0),
+            missing_counted: 0,
+            resend: VecDeque::new(),
+            resend_after: None,
+            ack_samples: VecDeque::new(),
+            expired: 0,
         }
+    }
+
+    /// Bytes of sealed segments whose every record is acknowledged (kept for a resend).
+    fn retained_bytes(&self) -> u64 {
+        self.segments
+            .iter()
+            .take_while(|s| s.sealed && s.last_seq <= self.acked)
+            .map(|s| s.bytes)
+            .sum()
     }
 
     fn bytes(&self) -> u64 {
@@ -517,10 +562,12 @@ impl<FS: Filesystem> Journal<FS> {
             }
             kept.push_back(seg);
         }
-        // Reclaim what the ledger says is acknowledged.
-        while kept
-            .front()
-            .is_some_and(|s| s.sealed && s.last_seq <= acked_in_ledger)
+        // Reclaim what the ledger says is acknowledged, unless it is kept for a resend
+        // (when these were acknowledged is not known: they get a whole window from now).
+        while self.config.resend_window.is_zero()
+            && kept
+                .front()
+                .is_some_and(|s| s.sealed && s.last_seq <= acked_in_ledger)
         {
             if let Some(seg) = kept.pop_front() {
                 let p = self.path(stream, &seg);
@@ -528,14 +575,23 @@ impl<FS: Filesystem> Journal<FS> {
             }
         }
         let acked = acked_in_ledger;
-        let mut unacked: u64 = kept.iter().map(|s| s.count).sum();
+        // The cursor starts in the first segment holding an unacknowledged record (or at the
+        // end of an open one that holds none).
+        let first_unacked = kept
+            .iter()
+            .position(|s| s.last_seq > acked)
+            .unwrap_or_else(|| match kept.back() {
+                Some(open) if !open.sealed => kept.len() - 1,
+                _ => kept.len(),
+            });
+        let mut unacked: u64 = kept.iter().skip(first_unacked).map(|s| s.count).sum();
         let mut cursor = Cursor {
-            segment: 0,
+            segment: first_unacked,
             offset: 0,
         };
-        if let Some(first) = kept.front().filter(|s| s.first_seq <= acked) {
-            // The ack point falls inside the oldest segment: count what is acknowledged and
-            // start the cursor after it.
+        if let Some(first) = kept.get(first_unacked).filter(|s| s.first_seq <= acked) {
+            // The ack point falls inside this segment: count what is acknowledged and start
+            // the cursor after it.
             let p = self.path(stream, first);
             let bytes = self
                 .fs
@@ -555,6 +611,16 @@ impl<FS: Filesystem> Journal<FS> {
             self.streams[i].file = Some(self.fs.open_append(&p).map_err(io_err(&p))?);
         }
         let st = &mut self.streams[i];
+        // Losses behind the cursor are in acknowledged records: not counted (again).
+        st.missing_counted = kept
+            .iter()
+            .take(cursor.segment)
+            .map(|s| s.last_seq)
+            .max()
+            .unwrap_or(0);
+        st.corrupt_counted = kept
+            .get(cursor.segment)
+            .map_or((0, 0), |s| (s.first_seq, cursor.offset));
         st.segments = kept;
         st.acked = acked;
         st.unacked = unacked;
@@ -720,7 +786,39 @@ impl<FS: Filesystem> Journal<FS> {
                 first_err.get_or_insert(e);
             }
         }
+        for stream in Stream::ALL {
+            self.sample_ack_point(stream, now);
+            if let Err(e) = self.reclaim(stream) {
+                first_err.get_or_insert(e);
+            }
+        }
         first_err.map_or(Ok(()), Err)
+    }
+
+    /// Records where `stream`'s ack point is at `now`, and moves its expiry point to where
+    /// the ack point was one resend window ago.
+    fn sample_ack_point(&mut self, stream: Stream, now: Instant) {
+        let window = self.config.resend_window;
+        let st = &mut self.streams[index(stream)];
+        let several = st.ack_samples.len() > 1;
+        match st.ack_samples.back_mut() {
+            Some(last) if last.1 == st.acked => {}
+            Some(last) if now.saturating_duration_since(last.0) < ACK_SAMPLE_SPACING && several => {
+                *last = (now, st.acked);
+            }
+            _ => st.ack_samples.push_back((now, st.acked)),
+        }
+        let Some(cutoff) = now.checked_sub(window) else {
+            return;
+        };
+        while st.ack_samples.get(1).is_some_and(|(t, _)| *t <= cutoff) {
+            st.ack_samples.pop_front();
+        }
+        if let Some(&(t, acked)) = st.ack_samples.front()
+            && t <= cutoff
+        {
+            st.expired = st.expired.max(acked);
+        }
     }
 
     /// Makes everything durable now (shutdown, tests).
@@ -799,6 +897,11 @@ impl<FS: Filesystem> Journal<FS> {
     /// Evicts one position segment other than the one `writing` is appending to. Returns
     /// whether anything was freed.
     fn free_by_eviction(&mut self, writing: Stream) -> Result<bool> {
+        if self.drop_retained()? {
+            let dir = self.config.dir.clone();
+            self.fs.sync_dir(&dir).map_err(io_err(&dir))?;
+            return Ok(true);
+        }
         let p = index(Stream::Positions);
         let n = self.streams[p].segments.len();
         let can = match (n, writing) {
@@ -888,6 +991,10 @@ impl<FS: Filesystem> Journal<FS> {
         let total = |j: &Self| j.streams.iter().map(StreamState::bytes).sum::<u64>();
         let mut evicted = false;
         while total(self) + len > self.config.max_bytes {
+            if self.drop_retained()? {
+                evicted = true;
+                continue;
+            }
             let p = index(Stream::Positions);
             if self.streams[p].segments.is_empty() {
                 break;
@@ -910,12 +1017,12 @@ impl<FS: Filesystem> Journal<FS> {
         let Some(seg) = self.streams[p].segments.front().cloned() else {
             return Ok(());
         };
-        let path = self.path(Stream::Positions, &seg);
         let acked = self.streams[p].acked;
         // Records of this segment still unacknowledged are dropped: count them.
         let (lost, first_lost) = if seg.first_seq > acked {
             (seg.count, seg.first_seq)
         } else {
+            let path = self.path(Stream::Positions, &seg);
             let bytes = self
                 .fs
                 .read_at(&path, 0, seg.bytes as usize)
@@ -932,27 +1039,13 @@ impl<FS: Filesystem> Journal<FS> {
                 first.unwrap_or(seg.last_seq),
             )
         };
-        self.fs.remove(&path).map_err(io_err(&path))?;
+        self.remove_front(Stream::Positions)?;
         let st = &mut self.streams[p];
-        st.segments.pop_front();
         st.unacked = st.unacked.saturating_sub(lost);
         st.acked = st.acked.max(seg.last_seq);
+        st.expired = st.expired.max(seg.last_seq);
         let acked = st.acked;
         st.acked_ahead.retain(|&s| s > acked);
-        st.inflight.retain(|f| f.seq > seg.last_seq);
-        for f in &mut st.inflight {
-            f.at.segment = f.at.segment.saturating_sub(1);
-        }
-        if st.cursor.segment == 0 {
-            st.cursor = Cursor {
-                segment: 0,
-                offset: 0,
-            };
-            st.read_in_segment = Some(0);
-        } else {
-            st.cursor.segment -= 1;
-        }
-        st.read_cache = None;
         self.ledger.positions_acked = st.acked;
         self.mark_ledger_dirty();
         if lost > 0 {
@@ -1044,7 +1137,9 @@ impl<FS: Filesystem> Journal<FS> {
                     self.finish_segment_read(stream, &seg);
                     continue;
                 }
-                break; // the open segment has nothing more
+                // The open segment has nothing more: a resend in progress is complete.
+                self.streams[i].resend_after = None;
+                break;
             }
             let bytes = self.cached(stream, &seg, cur.offset)?;
             match decode(&bytes) {
@@ -1054,20 +1149,31 @@ impl<FS: Filesystem> Journal<FS> {
                     if let Some(n) = st.read_in_segment.as_mut() {
                         *n += 1;
                     }
-                    if record.seq > st.acked
-                        && st.inflight.back().is_none_or(|f| f.seq < record.seq)
+                    if record.seq > st.acked {
+                        st.resend_after = None; // past the acknowledged records
+                        if st.inflight.back().is_none_or(|f| f.seq < record.seq) {
+                            let acked = st.acked_ahead.remove(&record.seq);
+                            st.inflight.push_back(Inflight {
+                                seq: record.seq,
+                                acked,
+                                at: cur,
+                            });
+                            if acked {
+                                self.advance_ack_point(i);
+                            } else {
+                                out.push(record);
+                            }
+                        }
+                    } else if st.resend_after.is_some_and(|p| record.seq > p)
+                        && st.resend.back().is_none_or(|f| f.seq < record.seq)
                     {
-                        let acked = st.acked_ahead.remove(&record.seq);
-                        st.inflight.push_back(Inflight {
+                        // Acknowledged once, by a broker that has since lost it.
+                        st.resend.push_back(Inflight {
                             seq: record.seq,
-                            acked,
+                            acked: false,
                             at: cur,
                         });
-                        if acked {
-                            self.advance_ack_point(i);
-                        } else {
-                            out.push(record);
-                        }
+                        out.push(record);
                     }
                 }
                 Decoded::Truncated | Decoded::Corrupt => {
@@ -1082,7 +1188,11 @@ impl<FS: Filesystem> Journal<FS> {
                     let st = &mut self.streams[i];
                     st.cursor.offset = next;
                     st.read_cache = None;
-                    if !seg.sealed {
+                    let fresh = (seg.first_seq, cur.offset) >= st.corrupt_counted;
+                    if fresh {
+                        st.corrupt_counted = (seg.first_seq, next);
+                    }
+                    if !seg.sealed && fresh {
                         // Open segments have no count in their name: count the region.
                         self.record_drop(DropReason::Corrupt, 1, Severity::Info, None);
                     }
@@ -1098,7 +1208,9 @@ impl<FS: Filesystem> Journal<FS> {
         let st = &mut self.streams[index(stream)];
         let missing = st
             .read_in_segment
+            .filter(|_| seg.last_seq > st.missing_counted)
             .map_or(0, |n| seg.count.saturating_sub(n));
+        st.missing_counted = st.missing_counted.max(seg.last_seq);
         st.cursor = Cursor {
             segment: st.cursor.segment + 1,
             offset: 0,
@@ -1146,12 +1258,18 @@ impl<FS: Filesystem> Journal<FS> {
     pub fn ack(&mut self, seq: u64) {
         for i in 0..2 {
             let st = &mut self.streams[i];
-            let Ok(pos) = st.inflight.binary_search_by_key(&seq, |f| f.seq) else {
-                continue;
-            };
-            st.inflight[pos].acked = true;
-            self.advance_ack_point(i);
-            return;
+            if let Ok(pos) = st.inflight.binary_search_by_key(&seq, |f| f.seq) {
+                st.inflight[pos].acked = true;
+                self.advance_ack_point(i);
+                return;
+            }
+            if let Ok(pos) = st.resend.binary_search_by_key(&seq, |f| f.seq) {
+                st.resend[pos].acked = true;
+                while st.resend.front().is_some_and(|f| f.acked) {
+                    st.resend.pop_front();
+                }
+                return;
+            }
         }
     }
 
@@ -1169,6 +1287,9 @@ impl<FS: Filesystem> Journal<FS> {
         if !moved {
             return;
         }
+        if self.config.resend_window.is_zero() {
+            st.expired = st.acked;
+        }
         let (stream, acked) = (st.stream, st.acked);
         match stream {
             Stream::Events => self.ledger.events_acked = acked,
@@ -1180,30 +1301,12 @@ impl<FS: Filesystem> Journal<FS> {
         }
     }
 
-    /// Deletes sealed segments whose every record is acknowledged.
+    /// Deletes sealed segments whose every record is acknowledged and older than the
+    /// resend window (and not being sent again right now).
     fn reclaim(&mut self, stream: Stream) -> Result<()> {
-        let i = index(stream);
         let mut removed = false;
-        while let Some(seg) = self.streams[i]
-            .segments
-            .front()
-            .filter(|s| s.sealed && s.last_seq <= self.streams[i].acked)
-            .cloned()
-        {
-            if self.streams[i].cursor.segment == 0 {
-                if self.streams[i].cursor.offset < seg.bytes {
-                    break; // acknowledged but not read through: cannot happen, keep it
-                }
-                self.finish_segment_read(stream, &seg);
-            }
-            let path = self.path(stream, &seg);
-            self.fs.remove(&path).map_err(io_err(&path))?;
-            let st = &mut self.streams[i];
-            st.segments.pop_front();
-            st.cursor.segment -= 1;
-            for f in &mut st.inflight {
-                f.at.segment = f.at.segment.saturating_sub(1);
-            }
+        while self.front_is_retained(stream, false) {
+            self.remove_front(stream)?;
             removed = true;
         }
         if removed {
@@ -1215,14 +1318,83 @@ impl<FS: Filesystem> Journal<FS> {
         Ok(())
     }
 
+    /// Whether the oldest segment of `stream` is sealed, fully acknowledged and read
+    /// through, so that deleting it loses nothing unacknowledged: with `force`, even inside
+    /// the resend window (space is needed); without, only once expired and not being sent
+    /// again.
+    fn front_is_retained(&self, stream: Stream, force: bool) -> bool {
+        let st = &self.streams[index(stream)];
+        let Some(seg) = st.segments.front() else {
+            return false;
+        };
+        let read_through = st.cursor.segment > 0 || st.cursor.offset >= seg.bytes;
+        let done = seg.sealed && seg.last_seq <= st.acked && read_through;
+        done && (force
+            || (seg.last_seq <= st.expired
+                && st.resend.front().is_none_or(|f| f.seq > seg.last_seq)))
+    }
+
+    /// Deletes the oldest segment of `stream` and re-points the cursor and what is in
+    /// flight. Counting what it held is the caller's business.
+    fn remove_front(&mut self, stream: Stream) -> Result<()> {
+        let i = index(stream);
+        let Some(seg) = self.streams[i].segments.front().cloned() else {
+            return Ok(());
+        };
+        if self.streams[i].cursor.segment == 0 && self.streams[i].cursor.offset >= seg.bytes {
+            self.finish_segment_read(stream, &seg);
+        }
+        let path = self.path(stream, &seg);
+        self.fs.remove(&path).map_err(io_err(&path))?;
+        let st = &mut self.streams[i];
+        st.segments.pop_front();
+        if st.cursor.segment == 0 {
+            st.cursor = Cursor {
+                segment: 0,
+                offset: 0,
+            };
+            st.read_in_segment = Some(0);
+        } else {
+            st.cursor.segment -= 1;
+        }
+        for q in [&mut st.inflight, &mut st.resend] {
+            q.retain(|f| f.seq > seg.last_seq);
+            for f in q.iter_mut() {
+                f.at.segment = f.at.segment.saturating_sub(1);
+            }
+        }
+        st.read_cache = None;
+        Ok(())
+    }
+
+    /// Deletes one retained segment (acknowledged, kept for the resend window) of either
+    /// stream, because space is needed. Returns whether one went.
+    fn drop_retained(&mut self) -> Result<bool> {
+        for stream in [Stream::Positions, Stream::Events] {
+            if self.front_is_retained(stream, true) {
+                tracing::debug!(
+                    stream = stream.noun(),
+                    "space needed: a segment kept for the resend window deleted early"
+                );
+                self.remove_front(stream)?;
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// Moves both cursors back to the first unacknowledged record (after a reconnect:
-    /// everything in flight is sent again).
+    /// everything in flight is sent again, and a resend in progress resumes).
     pub fn rewind(&mut self) {
         for st in &mut self.streams {
-            if let Some(first) = st.inflight.front() {
+            if let Some(first) = st.resend.front().or(st.inflight.front()) {
                 st.cursor = first.at;
                 st.read_in_segment = (first.at.offset == 0).then_some(0);
             }
+            if let Some(first) = st.resend.front() {
+                st.resend_after = Some(first.seq - 1);
+            }
+            st.resend.clear();
             let acked: Vec<u64> = st
                 .inflight
                 .iter()
@@ -1232,6 +1404,82 @@ impl<FS: Filesystem> Journal<FS> {
             st.acked_ahead.extend(acked);
             st.inflight.clear();
         }
+    }
+
+    /// The broker lost its state (it answered a reconnect with no session): what it had
+    /// acknowledged but perhaps not yet delivered is gone. Moves the cursors back so that
+    /// every record acknowledged after `since` is delivered again by [`Journal::next_batch`]
+    /// (as far as the resend window kept them), and returns at most how many that is.
+    /// Unacknowledged and in-flight records are unaffected; acknowledging a resent record
+    /// again is harmless.
+    ///
+    /// # Errors
+    /// [`JournalError::Io`] if the segment to restart in cannot be read.
+    pub fn resend_since(&mut self, since: Instant) -> Result<u64> {
+        let mut total = 0;
+        for stream in Stream::ALL {
+            let i = index(stream);
+            let _ = self.write_pending(stream);
+            // Acknowledged beyond the ack point by the broker that lost them: not skipped.
+            self.streams[i].acked_ahead.clear();
+            let st = &self.streams[i];
+            // The ack point at `since`: the latest sample taken no later (older samples are
+            // conservative; with none, everything kept goes again).
+            let from = st
+                .ack_samples
+                .iter()
+                .rev()
+                .find(|(t, _)| *t <= since)
+                .map_or(0, |&(_, a)| a);
+            if from >= st.acked {
+                continue;
+            }
+            let Some(n) = st.segments.iter().position(|s| s.last_seq > from) else {
+                continue;
+            };
+            let seg = st.segments[n].clone();
+            let offset = if seg.first_seq > from {
+                0
+            } else {
+                let path = self.path(stream, &seg);
+                let readable = seg.bytes
+                    - if seg.sealed {
+                        0
+                    } else {
+                        st.pending.len() as u64
+                    };
+                let bytes = self
+                    .fs
+                    .read_at(&path, 0, readable as usize)
+                    .map_err(io_err(&path))?;
+                let s = scan(&bytes);
+                s.records
+                    .iter()
+                    .find(|(_, r)| r.seq > from)
+                    .map_or(s.valid_end as u64, |(off, _)| *off as u64)
+            };
+            let at = Cursor { segment: n, offset };
+            let st = &mut self.streams[i];
+            if at >= st.cursor && st.resend_after.is_none() {
+                continue; // nothing kept behind the cursor
+            }
+            // At most this many (fewer where space was needed or records were corrupt).
+            total += st.acked - from;
+            if at < st.cursor {
+                st.cursor = at;
+                st.read_in_segment = (offset == 0).then_some(0);
+            }
+            st.resend_after = Some(st.resend_after.map_or(from, |p| p.min(from)));
+            st.read_cache = None;
+        }
+        Ok(total)
+    }
+
+    /// A resend ([`Journal::resend_since`]) is still being delivered or acknowledged.
+    pub fn resending(&self) -> bool {
+        self.streams
+            .iter()
+            .any(|s| s.resend_after.is_some() || !s.resend.is_empty())
     }
 
     /// The sequence number the next [`Journal::append`] hands out (and passes to its
@@ -1261,6 +1509,7 @@ impl<FS: Filesystem> Journal<FS> {
             dropped_total: self.ledger.dropped_total,
             refusing_positions: self.refusing_positions || self.disk_full,
             bytes_written: self.bytes_written,
+            retained_bytes: self.streams.iter().map(StreamState::retained_bytes).sum(),
         }
     }
 
