@@ -89,6 +89,8 @@ pub struct RawJournal {
     pub max_size_mib: Option<u64>,
     /// Group commit interval of non-critical events, milliseconds.
     pub commit_interval_ms: Option<u64>,
+    /// How long acknowledged events are kept for a resend, seconds.
+    pub resend_window_s: Option<u64>,
 }
 
 /// `[uplink]` as written.
@@ -117,6 +119,8 @@ pub struct RawUplink {
     pub encoding: Option<Encoding>,
     /// MQTT keep-alive, seconds.
     pub keep_alive_s: Option<u64>,
+    /// Delay before a resend after the broker lost its state, seconds.
+    pub resend_delay_s: Option<u64>,
 }
 
 /// `[positions]` as written.
@@ -205,6 +209,8 @@ pub struct JournalSettings {
     pub max_bytes: u64,
     /// Group commit interval.
     pub commit_interval: Duration,
+    /// Acknowledged records are kept this long for a resend.
+    pub resend_window: Duration,
 }
 
 /// Validated `[uplink]`.
@@ -226,6 +232,8 @@ pub struct UplinkSettings {
     pub encoding: Encoding,
     /// Keep-alive.
     pub keep_alive: Duration,
+    /// Delay before a resend after the broker lost its state.
+    pub resend_delay: Duration,
 }
 
 /// A validated source.
@@ -567,6 +575,13 @@ impl Check<'_> {
             3600,
             "seconds",
         )?;
+        let resend_delay = self.range(
+            "uplink.resend_delay_s",
+            u.resend_delay_s.unwrap_or(10),
+            0,
+            3600,
+            "seconds",
+        )?;
         let port = u.port.unwrap_or(if tls.is_some() { 8883 } else { 1883 });
         if port == 0 {
             return Err(self.invalid("uplink.port", "expected a port 1–65535, found 0"));
@@ -580,6 +595,7 @@ impl Check<'_> {
             max_rate: u.max_rate,
             encoding: u.encoding.unwrap_or_default(),
             keep_alive: Duration::from_secs(keep_alive),
+            resend_delay: Duration::from_secs(resend_delay),
         })
     }
 
@@ -774,6 +790,13 @@ impl TryFrom<(&str, RawConfig)> for Config {
             60_000,
             "milliseconds",
         )?;
+        let resend_window_s = c.range(
+            "journal.resend_window_s",
+            raw.journal.resend_window_s.unwrap_or(1800),
+            0,
+            7 * 86_400,
+            "seconds",
+        )?;
         let uplink = c.uplink(raw.uplink)?;
         let interval = c.range(
             "positions.interval_s",
@@ -832,6 +855,7 @@ impl TryFrom<(&str, RawConfig)> for Config {
             journal: JournalSettings {
                 max_bytes: max_mib * 1024 * 1024,
                 commit_interval: Duration::from_millis(commit_ms),
+                resend_window: Duration::from_secs(resend_window_s),
             },
             uplink,
             position_interval: Duration::from_secs(interval),

@@ -74,6 +74,10 @@ pub enum JournalCommand {
         /// Publish at most this many records per second (slow or metered links).
         #[arg(long)]
         max_rate: Option<u32>,
+        /// Seconds to wait, when the broker turns out to have lost its state, before the
+        /// records it had acknowledged are sent again (subscribers need to come back first).
+        #[arg(long, default_value_t = 10)]
+        resend_delay_s: u64,
         /// Connect with TLS, trusting only this CA certificate (PEM).
         #[arg(long)]
         tls_ca: Option<PathBuf>,
@@ -152,6 +156,11 @@ pub fn run(cmd: JournalCommand, out: &mut impl Write) -> anyhow::Result<ExitCode
                 out,
                 "  backlog:         {} events, {} positions unacknowledged",
                 ins.backlog.0, ins.backlog.1
+            )?;
+            writeln!(
+                out,
+                "  kept for resend: {} acknowledged records",
+                ins.acknowledged_kept
             )?;
             match ins.oldest_unacked_us {
                 Some(us) => {
@@ -254,6 +263,7 @@ pub fn run(cmd: JournalCommand, out: &mut impl Write) -> anyhow::Result<ExitCode
             keep_alive_s,
             follow,
             max_rate,
+            resend_delay_s,
             tls_ca,
             tls_cert,
             tls_key,
@@ -276,6 +286,7 @@ pub fn run(cmd: JournalCommand, out: &mut impl Write) -> anyhow::Result<ExitCode
             let mut config = uplink_config(&broker, &gateway)?;
             config.keep_alive = Duration::from_secs(keep_alive_s.max(1));
             config.max_rate = max_rate;
+            config.resend_delay = Duration::from_secs(resend_delay_s);
             config.tls = tls;
             drain(&dir, config, follow, out)
         }
@@ -412,8 +423,8 @@ fn drain(
     })?;
     writeln!(
         out,
-        "drain: {} acknowledged, {} published, {} connection(s)",
-        report.acked, report.published, report.connects
+        "drain: {} acknowledged, {} published, {} resend(s) after the broker lost its state, {} connection(s)",
+        report.acked, report.published, report.resends, report.connects
     )?;
     Ok(ExitCode::SUCCESS)
 }

@@ -65,11 +65,16 @@ pub struct UplinkConfig {
     /// Journal records published per second at most (a backlog on a VSAT or metered link
     /// should not saturate it); `None` for no limit.
     pub max_rate: Option<u32>,
+    /// When the broker comes back without the gateway's session (it lost its state), how
+    /// long to wait before sending again what it had acknowledged in the journal's resend
+    /// window: central's subscribers lost their sessions too and need time to reconnect
+    /// and subscribe again, or the resend reaches nobody.
+    pub resend_delay: Duration,
 }
 
 impl UplinkConfig {
     /// Defaults for `gateway` and a broker at `host:port`: keep-alive 30 s, window 64,
-    /// status every 60 s, reconnect backoff 0.5 s to 60 s.
+    /// status every 60 s, reconnect backoff 0.5 s to 60 s, resend delay 10 s.
     pub fn new(gateway: GatewayId, host: impl Into<String>, port: u16) -> Self {
         UplinkConfig {
             gateway,
@@ -83,6 +88,7 @@ impl UplinkConfig {
             credentials: None,
             tls: None,
             max_rate: None,
+            resend_delay: Duration::from_secs(10),
         }
     }
 }
@@ -121,6 +127,9 @@ pub struct UplinkReport {
     pub published: u64,
     /// Connections made.
     pub connects: u64,
+    /// Times the broker was found to have lost the gateway's session, and the journal's
+    /// acknowledged records were sent again.
+    pub resends: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -238,6 +247,11 @@ struct Link<FS: Filesystem> {
     /// Outcomes of the latest commands by id: a command delivered twice (QoS 1) is answered
     /// again, not applied again.
     recent_commands: VecDeque<(CommandId, Result<(), String>)>,
+    /// When the last connection was lost (what the broker acknowledged since a resend
+    /// window before that may be gone with its state).
+    lost_at: Option<Instant>,
+    /// A resend is due at this time, of everything acknowledged since the second instant.
+    resend_at: Option<(tokio::time::Instant, Instant)>,
     report: UplinkReport,
 }
 
@@ -283,6 +297,7 @@ impl<FS: Filesystem> Link<FS> {
     ) {
         if self.connected {
             tracing::warn!(error, "lost the broker; reconnecting with backoff");
+            self.lost_at = Some(Instant::now());
         } else if self.last_error.as_deref() != Some(error) {
             let broker = format!("{}:{}", self.config.host, self.config.port);
             match hint(error) {
@@ -401,7 +416,56 @@ impl<FS: Filesystem> Link<FS> {
     }
 
     fn drained(&mut self) -> bool {
-        self.in_flight == 0 && { lock(&self.log).journal().backlog() == (0, 0) }
+        self.in_flight == 0 && self.resend_at.is_none() && {
+            let mut log = lock(&self.log);
+            let j = log.journal();
+            j.backlog() == (0, 0) && !j.resending()
+        }
+    }
+
+    /// The broker came back without our session: it lost its state, and with it perhaps
+    /// records it had acknowledged but not yet delivered (queued for a subscriber that was
+    /// away, or in flight to one). Schedules a resend of what the journal acknowledged
+    /// since one resend window before the connection was lost.
+    fn schedule_resend(&mut self) {
+        let (window, kept) = {
+            let mut log = lock(&self.log);
+            let j = log.journal();
+            (j.config().resend_window, j.keeps_acknowledged())
+        };
+        if window.is_zero() || (self.lost_at.is_none() && !kept) {
+            // Nothing to resend: no window, or the first connection of a journal that has
+            // never had anything acknowledged (kept).
+            return;
+        }
+        let reference = self.lost_at.unwrap_or_else(Instant::now);
+        let since = self
+            .resend_at
+            .map(|(_, since)| since)
+            .into_iter()
+            .chain(reference.checked_sub(window))
+            .min()
+            .unwrap_or(reference);
+        let at = tokio::time::Instant::now() + self.config.resend_delay;
+        tracing::info!(
+            delay_s = self.config.resend_delay.as_secs_f64(),
+            "the broker has no session for us (new, expired or lost with its state): resending what it acknowledged recently, after a delay for subscribers to return"
+        );
+        self.resend_at = Some((at, since));
+    }
+
+    /// The scheduled resend is due.
+    fn resend(&mut self) -> Result<(), UplinkError> {
+        let Some((_, since)) = self.resend_at.take() else {
+            return Ok(());
+        };
+        let count = lock(&self.log).journal().resend_since(since)?;
+        self.report.resends += 1;
+        tracing::warn!(
+            records = count,
+            "resending records the broker acknowledged before it lost its state (central de-duplicates by id)"
+        );
+        self.pump()
     }
 
     fn on_event(&mut self, event: Event) -> Result<(), UplinkError> {
@@ -423,6 +487,12 @@ impl<FS: Filesystem> Link<FS> {
                 self.by_pkid.clear();
                 self.in_flight = 0;
                 lock(&self.log).journal().rewind();
+                if !ack.session_present {
+                    self.schedule_resend();
+                } else if let Some((at, _)) = self.resend_at.as_mut() {
+                    // A resend was due while we were away: give subscribers the delay again.
+                    *at = tokio::time::Instant::now() + self.config.resend_delay;
+                }
                 if self.commands.is_some()
                     && let Err(e) = self
                         .client
@@ -517,7 +587,9 @@ pub async fn run<FS: Filesystem>(
     let mut options = MqttOptions::new(config.gateway.as_str(), config.host.clone(), config.port);
     options
         .set_keep_alive(config.keep_alive)
-        .set_clean_session(true)
+        // A persistent session: its absence at a reconnect tells that the broker lost its
+        // state (see `schedule_resend`). The journal, not the session, is what is resent.
+        .set_clean_session(false)
         .set_inflight(u16::try_from(config.window * 2 + 8).unwrap_or(u16::MAX))
         .set_max_packet_size(256 * 1024, 256 * 1024)
         .set_last_will(LastWill::new(
@@ -552,6 +624,8 @@ pub async fn run<FS: Filesystem>(
         last_error: None,
         commands,
         recent_commands: VecDeque::new(),
+        lost_at: None,
+        resend_at: None,
         report: UplinkReport::default(),
     };
     let mut backoff = config.backoff_min;
@@ -568,6 +642,12 @@ pub async fn run<FS: Filesystem>(
             match reconnect_at {
                 Some(at) => tokio::time::sleep_until(at).await,
                 None => std::future::pending().await,
+            }
+        };
+        let resend_due = async {
+            match link.resend_at {
+                Some((at, _)) if link.connected => tokio::time::sleep_until(at).await,
+                _ => std::future::pending().await,
             }
         };
         tokio::select! {
@@ -590,6 +670,11 @@ pub async fn run<FS: Filesystem>(
                 reconnect_at = None;
                 conn = Connection::open(&options, capacity);
                 link.client = conn.client.clone();
+            }
+            () = resend_due => {
+                if let Err(e) = link.resend() {
+                    break Err(e);
+                }
             }
             () = wake.notified() => {
                 if let Err(e) = link.pump() {

@@ -42,6 +42,8 @@ fn test_base_is_valid_with_defaults() {
     assert_eq!(c.gateway.as_str(), "gw-1");
     assert_eq!(c.journal.max_bytes, 512 * 1024 * 1024);
     assert_eq!(c.journal.commit_interval, Duration::from_secs(1));
+    assert_eq!(c.journal.resend_window, Duration::from_secs(1800));
+    assert_eq!(c.uplink.resend_delay, Duration::from_secs(10));
     assert_eq!(c.uplink.keep_alive, Duration::from_secs(30));
     assert_eq!(c.uplink.encoding, Encoding::Json);
     assert_eq!(c.position_interval, Duration::from_secs(30));
@@ -82,6 +84,13 @@ fn test_broken_configs_name_file_key_and_expectation() {
             "gw.toml: key `journal.commit_interval_ms`: expected 10–60000 milliseconds, found 0",
         ),
         (
+            edit(
+                "[uplink]",
+                "[journal]\nresend_window_s = 9999999\n\n[uplink]",
+            ),
+            "gw.toml: key `journal.resend_window_s`: expected 0–604800 seconds, found 9999999",
+        ),
+        (
             edit("port = 1883", "port = 1883\ntls_cert = \"/etc/c.pem\""),
             "gw.toml: key `uplink.tls_ca`: expected the CA certificate file (PEM) when a client certificate is set",
         ),
@@ -114,7 +123,7 @@ fn test_broken_configs_name_file_key_and_expectation() {
         ),
         (
             edit("port = 1883", "port = 1883\nhots = \"x\""),
-            "gw.toml: key `uplink.hots`: unknown field `hots`, expected one of `host`, `port`, `tls_ca`, `tls_cert`, `tls_key`, `tls_server_name`, `username`, `password_file`, `max_rate`, `encoding`, `keep_alive_s` (line 10)",
+            "gw.toml: key `uplink.hots`: unknown field `hots`, expected one of `host`, `port`, `tls_ca`, `tls_cert`, `tls_key`, `tls_server_name`, `username`, `password_file`, `max_rate`, `encoding`, `keep_alive_s`, `resend_delay_s` (line 10)",
         ),
         (
             edit("host = \"127.0.0.1\"\n", ""),

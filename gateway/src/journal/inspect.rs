@@ -52,6 +52,9 @@ pub struct Inspection {
     pub other_files: Vec<String>,
     /// Unacknowledged records per stream: (events, positions).
     pub backlog: (u64, u64),
+    /// Acknowledged records still on disk, kept for a resend after the broker lost its
+    /// state.
+    pub acknowledged_kept: u64,
     /// Receive time (µs since the epoch) of the oldest unacknowledged record.
     pub oldest_unacked_us: Option<i64>,
     /// Highest sequence number found.
@@ -98,6 +101,7 @@ pub fn inspect<FS: Filesystem>(
         segments: Vec::new(),
         other_files,
         backlog: (0, 0),
+        acknowledged_kept: 0,
         oldest_unacked_us: None,
         max_seq: 0,
     };
@@ -112,7 +116,9 @@ pub fn inspect<FS: Filesystem>(
         };
         for (_, r) in &s.records {
             let is_acked = r.seq <= ack_point;
-            if !is_acked {
+            if is_acked {
+                out.acknowledged_kept += 1;
+            } else {
                 match stream {
                     Stream::Events => out.backlog.0 += 1,
                     Stream::Positions => out.backlog.1 += 1,

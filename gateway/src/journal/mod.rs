@@ -22,6 +22,11 @@
 //!   order; a stream's ack point advances over the contiguous acknowledged prefix, and a
 //!   segment is deleted only when every record in it is acknowledged. After a reconnect,
 //!   [`Journal::rewind`] moves the cursors back to the ack points (at-least-once).
+//! - **A resend window.** Fully acknowledged segments are kept for
+//!   [`JournalConfig::resend_window`] (the ack point is sampled on each [`Journal::tick`]);
+//!   [`Journal::resend_since`] delivers again what was acknowledged since a given time, for
+//!   a broker that lost its state. Kept segments are the first to go when space is needed
+//!   and never count as backlog.
 //! - **Recovery never refuses to start.** A torn tail is truncated, corrupt records are
 //!   skipped and counted, a damaged ledger or unreadable segment is moved aside and
 //!   reported in [`Recovery`].
@@ -1473,6 +1478,15 @@ impl<FS: Filesystem> Journal<FS> {
             st.read_cache = None;
         }
         Ok(total)
+    }
+
+    /// Whether any acknowledged record is still kept (for a resend).
+    pub fn keeps_acknowledged(&self) -> bool {
+        self.streams.iter().any(|s| {
+            s.segments
+                .front()
+                .is_some_and(|f| f.first_seq <= s.acked && s.acked > 0)
+        })
     }
 
     /// A resend ([`Journal::resend_since`]) is still being delivered or acknowledged.

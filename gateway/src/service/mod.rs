@@ -341,6 +341,7 @@ fn uplink_config(config: &Config) -> Result<UplinkConfig, ServiceError> {
     let mut c = UplinkConfig::new(config.gateway.clone(), u.host.clone(), u.port);
     c.keep_alive = u.keep_alive;
     c.max_rate = u.max_rate;
+    c.resend_delay = u.resend_delay;
     if let Some(tls) = &u.tls {
         // Checked here, before anything starts, so that a bad file is a configuration
         // error (the uplink would otherwise fail after start-up).
@@ -397,6 +398,7 @@ pub async fn run_with(
     let mut jc = JournalConfig::new(config.state_dir.join("journal"));
     jc.max_bytes = config.journal.max_bytes;
     jc.commit_interval = config.journal.commit_interval;
+    jc.resend_window = config.journal.resend_window;
     let (journal, recovery) = Journal::open(ProductionFilesystem, jc)?;
     tracing::info!(?recovery, "journal opened");
     let log = Arc::new(Mutex::new(EventLog::new(

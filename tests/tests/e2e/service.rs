@@ -538,7 +538,7 @@ fn test_check_config() {
         ),
         (
             base.replace("host", "hots"),
-            "key `uplink.hots`: unknown field `hots`, expected one of `host`, `port`, `tls_ca`, `tls_cert`, `tls_key`, `tls_server_name`, `username`, `password_file`, `max_rate`, `encoding`, `keep_alive_s` (line 5)",
+            "key `uplink.hots`: unknown field `hots`, expected one of `host`, `port`, `tls_ca`, `tls_cert`, `tls_key`, `tls_server_name`, `username`, `password_file`, `max_rate`, `encoding`, `keep_alive_s`, `resend_delay_s` (line 5)",
         ),
         (
             base.replace("/dev/ttyS0", "board:gps"),

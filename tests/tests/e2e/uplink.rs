@@ -45,6 +45,8 @@ fn drain(dir: &Path, port: u16, follow: bool) -> Child {
         "2",
         "--max-rate",
         "2500",
+        "--resend-delay-s",
+        "3",
     ])
     .arg("--broker")
     .arg(format!("127.0.0.1:{port}"))
@@ -151,6 +153,58 @@ fn ten_thousand_events_arrive_across_broker_restarts() {
             .is_superset(&expected)),
         "{}",
         missing(&expected, &sub)
+    );
+    assert!(
+        backlog(&dir).contains("0 events, 0 positions"),
+        "journal ends fully acknowledged: {}",
+        backlog(&dir)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The broker restarts with its persistence wiped (a crashed disk, a fresh container): what
+/// it had acknowledged but not yet delivered is gone, central's subscriber has lost its
+/// session too and comes back later, and what the gateway published meanwhile reached
+/// nobody. The gateway notices (no session at the reconnect) and, after its resend delay,
+/// sends again what it had acknowledged in the resend window: every id arrives.
+#[test]
+fn every_event_arrives_when_the_broker_restarts_with_its_state_wiped() {
+    let dir = scratch("uplink-wipe");
+    let expected = journal_with(&dir, 10_000);
+    let mut broker = Mosquitto::start("wipe");
+    let filter = format!("ects/v1/{GATEWAY}/#");
+    let first = Subscriber::start(broker.port, "central-wipe", &filter);
+    std::thread::sleep(Duration::from_millis(300));
+    let gw = drain(&dir, broker.port, false);
+    assert!(first.wait_for(Duration::from_secs(60), |r| event_seqs(r).len() >= 4_000));
+    broker.stop();
+    let mut got = event_seqs(&first.received());
+    assert!(got.len() < 10_000, "the stream ended before the wipe");
+    drop(first);
+    broker.wipe_persistence();
+    broker.restart();
+    // The gateway reconnects and goes on publishing to a broker nobody subscribes to yet.
+    std::thread::sleep(Duration::from_millis(1_500));
+    let second = Subscriber::start(broker.port, "central-wipe", &filter);
+    let out = gw.wait_with_output().unwrap();
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "drain failed: {report}");
+    assert!(
+        report.contains("1 resend(s)"),
+        "the lost state was noticed once: {report}"
+    );
+    let complete = second.wait_for(Duration::from_secs(30), |r| {
+        let mut all = got.clone();
+        all.extend(event_seqs(r));
+        all.is_superset(&expected)
+    });
+    got.extend(event_seqs(&second.received()));
+    let lost: Vec<u64> = expected.difference(&got).copied().collect();
+    assert!(
+        complete,
+        "{} ids never arrived, e.g. {:?}",
+        lost.len(),
+        &lost[..lost.len().min(10)]
     );
     assert!(
         backlog(&dir).contains("0 events, 0 positions"),
