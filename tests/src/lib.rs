@@ -193,6 +193,15 @@ impl Mosquitto {
         }
     }
 
+    /// Kills the broker with SIGKILL (a crash: nothing saved since its last autosave) and
+    /// waits for it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
     /// Deletes the broker's saved state (sessions, queued messages, retained messages).
     pub fn wipe_persistence(&self) {
         let _ = std::fs::remove_file(self.dir.join("mosquitto.db"));

@@ -162,30 +162,38 @@ fn ten_thousand_events_arrive_across_broker_restarts() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// The broker restarts with its persistence wiped (a crashed disk, a fresh container): what
-/// it had acknowledged but not yet delivered is gone, central's subscriber has lost its
-/// session too and comes back later, and what the gateway published meanwhile reached
-/// nobody. The gateway notices (no session at the reconnect) and, after its resend delay,
-/// sends again what it had acknowledged in the resend window: every id arrives.
-#[test]
-fn every_event_arrives_when_the_broker_restarts_with_its_state_wiped() {
-    let dir = scratch("uplink-wipe");
+/// The broker restarts without its state — its persistence wiped (a crashed disk, a fresh
+/// container) or never written (SIGKILL before any autosave): what it had acknowledged but
+/// not yet delivered is gone, central's subscriber has lost its session too and comes back
+/// later, and what the gateway published meanwhile reached nobody. The gateway notices (no
+/// session at the reconnect) and, after its resend delay, sends again what it had
+/// acknowledged in the resend window: every id arrives.
+fn every_event_arrives_when_the_broker_loses_its_state(name: &str, crash: bool) {
+    let dir = scratch(name);
     let expected = journal_with(&dir, 10_000);
-    let mut broker = Mosquitto::start("wipe");
+    let mut broker = Mosquitto::start(name);
     let filter = format!("ects/v1/{GATEWAY}/#");
-    let first = Subscriber::start(broker.port, "central-wipe", &filter);
+    let client = format!("central-{name}");
+    let first = Subscriber::start(broker.port, &client, &filter);
     std::thread::sleep(Duration::from_millis(300));
     let gw = drain(&dir, broker.port, false);
     assert!(first.wait_for(Duration::from_secs(60), |r| event_seqs(r).len() >= 4_000));
-    broker.stop();
+    if crash {
+        broker.kill();
+    } else {
+        broker.stop();
+        broker.wipe_persistence();
+    }
     let mut got = event_seqs(&first.received());
-    assert!(got.len() < 10_000, "the stream ended before the wipe");
+    assert!(
+        got.len() < 10_000,
+        "the stream ended before the broker went"
+    );
     drop(first);
-    broker.wipe_persistence();
     broker.restart();
     // The gateway reconnects and goes on publishing to a broker nobody subscribes to yet.
     std::thread::sleep(Duration::from_millis(1_500));
-    let second = Subscriber::start(broker.port, "central-wipe", &filter);
+    let second = Subscriber::start(broker.port, &client, &filter);
     let out = gw.wait_with_output().unwrap();
     let report = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "drain failed: {report}");
@@ -212,6 +220,16 @@ fn every_event_arrives_when_the_broker_restarts_with_its_state_wiped() {
         backlog(&dir)
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn every_event_arrives_when_the_broker_restarts_with_its_state_wiped() {
+    every_event_arrives_when_the_broker_loses_its_state("uplink-wipe", false);
+}
+
+#[test]
+fn every_event_arrives_when_the_broker_is_killed_before_saving_its_state() {
+    every_event_arrives_when_the_broker_loses_its_state("uplink-crash", true);
 }
 
 #[test]
