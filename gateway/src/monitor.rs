@@ -46,6 +46,9 @@ use serde::Deserialize;
 
 /// Most trips one gateway monitors.
 pub const MAX_TRIPS: usize = 100_000;
+/// Default of `[monitor] keep_disarmed_h`: a disarmed trip is kept a day (late seal
+/// reports of the unloading are still graded against it), then retired.
+pub const DEFAULT_KEEP_DISARMED_H: u32 = 24;
 /// Largest GeoJSON file read.
 pub const MAX_GEOJSON_BYTES: u64 = 64 << 20;
 /// Most vertices in one corridor (after splitting long segments).
@@ -108,6 +111,7 @@ struct RawMonitor {
     zone_exit_margin_m: Option<f32>,
     moving_mps: Option<f32>,
     max_hdop: Option<f32>,
+    keep_disarmed_h: Option<u32>,
 }
 
 /// One `[[trips]]` entry as written.
@@ -174,6 +178,8 @@ pub struct MonitorSettings {
     pub trips: Vec<TripConfig>,
     /// Longest corridor segment, metres (`[monitor] max_segment_m`).
     pub max_segment_m: f64,
+    /// How long a disarmed trip is kept before it is retired (`[monitor] keep_disarmed_h`).
+    pub keep_disarmed: Duration,
 }
 
 impl CorridorData {
@@ -283,6 +289,14 @@ pub fn load(
     if raw_trips.len() > MAX_TRIPS {
         return Err(err(file, "[[trips]]", format!("at most {MAX_TRIPS} trips")));
     }
+    let keep_disarmed_h = raw.keep_disarmed_h.unwrap_or(DEFAULT_KEEP_DISARMED_H);
+    if !(1..=8760).contains(&keep_disarmed_h) {
+        return Err(err(
+            file,
+            "[monitor] keep_disarmed_h",
+            "expected hours between 1 and 8760",
+        ));
+    }
     let mut trips = Vec::new();
     for (i, t) in raw_trips.into_iter().enumerate() {
         trips.push(trip(file, i + 1, t, &corridors, &zones)?);
@@ -298,6 +312,7 @@ pub fn load(
         zones,
         trips,
         max_segment_m,
+        keep_disarmed: Duration::from_secs(i64::from(keep_disarmed_h) * 3600),
     })
 }
 
@@ -723,6 +738,8 @@ fn zones_from_features(
 struct TripEntry {
     monitor: TripMonitor,
     gps: Option<SourceName>,
+    /// When it was disarmed (for retirement).
+    disarmed_at: Option<Timestamp>,
 }
 
 /// The gateway's monitor: geometry, trips and routing (see the module docs).
@@ -741,6 +758,8 @@ pub struct GatewayMonitor {
     updates: Vec<GeometryUpdate>,
     /// Longest corridor segment (updates are split like the configured files).
     max_segment_m: f64,
+    /// Disarmed trips are retired after this.
+    keep_disarmed: Duration,
 }
 
 impl fmt::Debug for GatewayMonitor {
@@ -782,6 +801,7 @@ impl GatewayMonitor {
             dirty: Vec::new(),
             updates: Vec::new(),
             max_segment_m: settings.max_segment_m,
+            keep_disarmed: settings.keep_disarmed,
         };
         for t in settings.trips {
             // Cannot fail: `load` resolved the indices against this geometry.
@@ -807,6 +827,7 @@ impl GatewayMonitor {
         self.trips.push(TripEntry {
             monitor,
             gps: trip.gps,
+            disarmed_at: None,
         });
         self.dirty.push(self.trips.len() - 1);
         Ok(())
@@ -833,8 +854,53 @@ impl GatewayMonitor {
             entry.monitor.disarm(officer, geo, now, |e| out.push(e))
         })
         .map_err(|e| e.to_string())?;
+        entry.disarmed_at = Some(now);
         self.dirty.push(i);
         Ok(())
+    }
+
+    /// Retires the trips disarmed longer than `[monitor] keep_disarmed_h` ago: they leave
+    /// memory (and the caller deletes their saved state), so that a post arming a thousand
+    /// trips a day never reaches [`MAX_TRIPS`]. A disarmed trip whose disarm time is not
+    /// known (resumed from an older state file) counts as disarmed now. Returns the
+    /// declarations retired.
+    pub fn retire(&mut self, now: Timestamp) -> Vec<String> {
+        let keep = self.keep_disarmed;
+        let mut gone = Vec::with_capacity(self.trips.len());
+        for (i, t) in self.trips.iter_mut().enumerate() {
+            if t.monitor.is_disarmed() && t.disarmed_at.is_none() {
+                t.disarmed_at = Some(now);
+                self.dirty.push(i);
+            }
+            gone.push(t.disarmed_at.is_some_and(|at| now - at >= keep));
+        }
+        if !gone.contains(&true) {
+            return Vec::new();
+        }
+        // Indices of the trips that stay move down past the retired ones.
+        let mut new_index = Vec::with_capacity(gone.len());
+        let mut next = 0;
+        for &g in &gone {
+            new_index.push(next);
+            next += usize::from(!g);
+        }
+        let dirty = std::mem::take(&mut self.dirty);
+        self.dirty = dirty
+            .into_iter()
+            .filter(|&i| gone.get(i) == Some(&false))
+            .map(|i| new_index[i])
+            .collect();
+        let mut retired = Vec::new();
+        let mut k = 0;
+        self.trips.retain(|t| {
+            let keep = !gone[k];
+            k += 1;
+            if !keep {
+                retired.push(t.monitor.plan().declaration.to_string());
+            }
+            keep
+        });
+        retired
     }
 
     /// Whether a trip with this declaration is known (armed or disarmed).
@@ -1176,6 +1242,9 @@ pub struct SavedTrip {
     pub monitor: TripMonitor,
     /// The GPS source that reports its position.
     pub gps: Option<SourceName>,
+    /// When it was disarmed (absent in files of earlier versions).
+    #[serde(default)]
+    pub disarmed_at: Option<Timestamp>,
 }
 
 /// For each id of `old`, its index in `new` (`None` where it is gone).
@@ -1192,6 +1261,8 @@ pub struct SavedTripRef<'a> {
     pub monitor: &'a TripMonitor,
     /// The GPS source that reports its position.
     pub gps: &'a Option<SourceName>,
+    /// When it was disarmed.
+    pub disarmed_at: Option<Timestamp>,
 }
 
 impl GatewayMonitor {
@@ -1224,6 +1295,7 @@ impl GatewayMonitor {
                 SavedTripRef {
                     monitor: &t.monitor,
                     gps: &t.gps,
+                    disarmed_at: t.disarmed_at,
                 },
             )
         })
@@ -1256,6 +1328,7 @@ impl GatewayMonitor {
             self.trips.push(TripEntry {
                 monitor: t.monitor,
                 gps: t.gps,
+                disarmed_at: t.disarmed_at,
             });
             resumed += 1;
         }
@@ -1321,6 +1394,44 @@ pub(crate) mod test_geometry {
         {"type":"Feature","properties":{"id":"d","kind":"destination","radius_m":300},
          "geometry":{"type":"Point","coordinates":[30.1,0.0]}}]}"#;
 
+    /// Trip `declaration` armed by command, its e-lock reporting a valid position at
+    /// (lon, 0) at `now`.
+    pub(crate) fn armed_and_at(
+        m: &mut GatewayMonitor,
+        declaration: &str,
+        lon: f64,
+        now: Timestamp,
+    ) {
+        let mut out = Vec::new();
+        let arm = crate::command::parse(
+            "trip.arm",
+            format!(
+                r#"{{"v":1,"command_id":"a-{declaration}","officer":"KRA-1","args":{{"declaration":"{declaration}","vehicle":"KCX 1",
+               "seals":["S-{declaration}"],"corridor":"c1","origin":"o","destination":"d","deadline":"2030-01-01T00:00:00Z"}}}}"#
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        m.apply(&arm, now, &mut out).unwrap();
+        let fix = Fix {
+            time: Some(now),
+            position: Some(LatLon { lat: 0.0, lon }),
+            mode: FixMode::Fix3D,
+            ..Fix::default()
+        };
+        let i = m
+            .trips
+            .iter()
+            .position(|t| t.monitor.plan().declaration.as_str() == declaration)
+            .unwrap();
+        m.trips[i].gps = Some(SourceName::new(declaration).unwrap());
+        for k in 0..5 {
+            let mut f = fix;
+            f.time = Some(now + Duration::from_secs(k));
+            m.on_fix(declaration, &f, now, &mut out);
+        }
+    }
+
     /// Settings with that geometry and no trips.
     pub(crate) fn settings() -> MonitorSettings {
         MonitorSettings {
@@ -1329,6 +1440,7 @@ pub(crate) mod test_geometry {
             zones: zones_from_str(Path::new("z.geojson"), ZONES).unwrap(),
             trips: Vec::new(),
             max_segment_m: 1000.0,
+            keep_disarmed: Duration::from_secs(i64::from(DEFAULT_KEEP_DISARMED_H) * 3600),
         }
     }
 }
@@ -1338,7 +1450,7 @@ mod tests {
     use super::*;
     use crate::command::parse;
 
-    use super::test_geometry::{CORRIDOR, ZONES, settings};
+    use super::test_geometry::{CORRIDOR, ZONES, armed_and_at, settings};
 
     fn monitor() -> GatewayMonitor {
         GatewayMonitor::new(settings(), Timestamp::from_unix_seconds(0), &mut Vec::new())
@@ -1406,6 +1518,47 @@ mod tests {
                 .unwrap_err()
                 .contains("properties.id")
         );
+    }
+
+    #[test]
+    fn test_disarmed_trips_are_retired_after_the_keep_time_and_indices_stay_right() {
+        let mut m = monitor();
+        let t0 = Timestamp::from_unix_seconds(1_000_000);
+        let hour = |h: i64| Duration::from_secs(h * 3600);
+        armed_and_at(&mut m, "D1", 30.1, t0); // at the destination
+        armed_and_at(&mut m, "D2", 30.05, t0); // on the way
+        armed_and_at(&mut m, "D3", 30.1, t0); // at the destination
+        m.take_dirty();
+        let mut out = Vec::new();
+        let disarm = |d: &str| {
+            command(
+                "trip.disarm",
+                &format!(
+                    r#"{{"v":1,"command_id":"d-{d}","officer":"KRA-2","args":{{"declaration":"{d}"}}}}"#
+                ),
+            )
+        };
+        m.apply(&disarm("D1"), t0, &mut out).unwrap();
+        m.apply(&disarm("D3"), t0 + hour(20), &mut out).unwrap();
+        assert!(m.retire(t0 + hour(23)).is_empty(), "kept for a day");
+        m.take_dirty();
+        m.mark_dirty(1); // D2 changed and waits for its save
+        m.mark_dirty(2); // so did D3
+        assert_eq!(m.retire(t0 + hour(25)), ["D1"]);
+        assert_eq!(m.trip_count(), 2);
+        // The pending saves now point at D2 and D3 where they moved.
+        let dirty: Vec<&str> = m
+            .take_dirty()
+            .into_iter()
+            .map(|i| m.saved_trip(i).unwrap().0)
+            .collect();
+        assert_eq!(dirty, ["D2", "D3"]);
+        // D1's declaration and seal are free again; D3 goes a day after its own disarm.
+        assert!(!m.has_trip("D1"));
+        assert!(m.retire(t0 + hour(43)).is_empty());
+        assert_eq!(m.retire(t0 + hour(45)), ["D3"]);
+        assert!(m.has_trip("D2"), "an armed trip is never retired");
+        assert_eq!(m.retire(t0 + hour(10_000)), Vec::<String>::new());
     }
 
     #[test]

@@ -40,6 +40,8 @@ use crate::monitor::{GatewayMonitor, GeometryIds, GeometryUpdate, MonitorSetting
 /// crash costs at most this much of progress or stop-anchor state (alarm states are saved
 /// at once).
 pub const SAVE_INTERVAL: Duration = Duration::from_secs(120);
+/// How often disarmed trips are looked at for retirement.
+const RETIRE_INTERVAL: Duration = Duration::from_secs(60);
 /// The trip-state directory in the state directory.
 pub const STATE_DIR: &str = "trips";
 /// The geometry ids file in [`STATE_DIR`].
@@ -227,6 +229,32 @@ impl MonitorState {
     pub fn trip_count(&self) -> usize {
         lock(&self.monitor).trip_count()
     }
+
+    /// Retires trips disarmed longer than `[monitor] keep_disarmed_h` ago and deletes their
+    /// saved state (see [`GatewayMonitor::retire`]).
+    fn retire(&self, now: Timestamp) {
+        let retired = lock(&self.monitor).retire(now);
+        if retired.is_empty() {
+            return;
+        }
+        for declaration in &retired {
+            let path = self.dir.join(format!("{}.json", hex(declaration)));
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    tracing::warn!(file = %path.display(), "retired trip's state not deleted: {e}")
+                }
+            }
+        }
+        if let Err(e) = std::fs::File::open(&self.dir).and_then(|d| d.sync_all()) {
+            tracing::warn!(dir = %self.dir.display(), "trip directory not synced: {e}");
+        }
+        tracing::info!(
+            trips = retired.len(),
+            "disarmed trips retired (kept for [monitor] keep_disarmed_h)"
+        );
+    }
 }
 
 /// A declaration as a file name: lowercase hex of its bytes (declarations may hold `/`).
@@ -295,6 +323,8 @@ pub struct MonitorStage {
     alarm_unsaved: bool,
     /// Something changed since this instant and is not saved yet.
     changed_since: Option<Instant>,
+    /// When disarmed trips were last looked at for retirement.
+    retired_at: Option<Instant>,
 }
 
 impl MonitorStage {
@@ -305,6 +335,7 @@ impl MonitorStage {
             fallback,
             alarm_unsaved: true, // save once after the first filing
             changed_since: None,
+            retired_at: None,
         }
     }
 
@@ -361,6 +392,15 @@ impl Stage for MonitorStage {
         lock(&self.state.monitor).tick(now, out);
         self.fallback.tick(now, out);
         self.note(&out[before..]);
+        if self
+            .retired_at
+            .is_none_or(|t| t.elapsed() >= RETIRE_INTERVAL)
+        {
+            self.retired_at = Some(Instant::now());
+            self.state.retire(now);
+            // Trips whose disarm time was just learned are saved with it.
+            self.changed_since.get_or_insert_with(Instant::now);
+        }
     }
 
     fn filed(&mut self) {
@@ -447,6 +487,44 @@ mod tests {
         assert_eq!(monitor.geometry_ids().zones.len(), 3);
         assert!(monitor.has_trip("D/1"));
         drop(monitor);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn test_a_retired_trip_leaves_memory_and_disk() {
+        use ects_firmware::time::Duration as Span;
+        let dir = std::env::temp_dir().join(format!("ects-monitor-retire-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let t = crate::wall_clock(); // commands are applied at the wall clock's time
+        let state = MonitorState::open(settings(), &dir, t);
+        {
+            let mut m = lock(&state.monitor);
+            crate::monitor::test_geometry::armed_and_at(&mut m, "D1", 30.1, t);
+            crate::monitor::test_geometry::armed_and_at(&mut m, "D2", 30.05, t);
+        }
+        let mut commands = MonitorCommands(state.clone());
+        commands
+            .apply(&command(
+                "trip.disarm",
+                r#"{"v":1,"command_id":"d","officer":"K","args":{"declaration":"D1"}}"#,
+            ))
+            .unwrap();
+        let mut stage = MonitorStage::new(state.clone(), PassThrough::new(Default::default(), []));
+        let mut out = Vec::new();
+        stage.tick(t, &mut out);
+        stage.filed();
+        let files = |d: &Path| std::fs::read_dir(d.join(STATE_DIR)).unwrap().count();
+        assert_eq!(files(&dir), 3, "two trips and the geometry ids");
+        assert_eq!(state.trip_count(), 2);
+        // A day and an hour later: D1 is retired, its file deleted; D2 stays.
+        stage.retired_at = None;
+        stage.tick(t + Span::from_secs(25 * 3600), &mut out);
+        assert_eq!(state.trip_count(), 1);
+        assert_eq!(files(&dir), 2);
+        drop((commands, stage, state));
+        let again = MonitorState::open(settings(), &dir, t);
+        assert_eq!(again.trip_count(), 1);
+        assert!(lock(&again.monitor).has_trip("D2"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
