@@ -348,4 +348,45 @@ mod tests {
         assert_eq!(v["ok"], false);
         assert_eq!(v["command_id"], "c-9");
     }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 2_000, ..Default::default() })]
+
+            /// Any name and payload gives a command or a rejection, never a panic; the
+            /// answer is JSON with the right `ok`, and the recorded event encodes.
+            #[test]
+            fn prop_any_command_is_answered(
+                name in prop_oneof![
+                    Just("trip.arm".to_string()),
+                    Just("trip.disarm".to_string()),
+                    Just("zone.update".to_string()),
+                    ".{0,40}",
+                ],
+                payload in prop_oneof![
+                    proptest::collection::vec(any::<u8>(), 0..512),
+                    // ARM with one byte changed: mostly still JSON, often still valid.
+                    (0..ARM.len(), any::<u8>()).prop_map(|(i, b)| {
+                        let mut p = ARM.as_bytes().to_vec();
+                        p[i] = b;
+                        p
+                    }),
+                ],
+            ) {
+                let (id, command, outcome) = match parse(&name, &payload) {
+                    Ok(e) => (Some(e.command_id), Ident::<24>::new(&name).ok(), Ok(())),
+                    Err(r) => (r.command_id, r.command, Err(r.error)),
+                };
+                let answer = result_payload(id.as_ref(), command.as_deref(), &outcome);
+                let v: serde_json::Value = serde_json::from_slice(&answer).unwrap();
+                prop_assert_eq!(v["ok"].as_bool(), Some(outcome.is_ok()));
+                let at = Timestamp::from_unix_seconds(0);
+                let event = outcome_event(id.as_ref(), command.as_ref(), &outcome, at);
+                prop_assert!(crate::payload::encode(&event, crate::payload::Encoding::Json).is_ok());
+            }
+        }
+    }
 }
