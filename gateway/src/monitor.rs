@@ -760,6 +760,9 @@ pub struct GatewayMonitor {
     max_segment_m: f64,
     /// Disarmed trips are retired after this.
     keep_disarmed: Duration,
+    /// Declarations of the trips in `[[trips]]`: never retired (they would be armed again
+    /// at the next start).
+    configured: std::collections::HashSet<String>,
 }
 
 impl fmt::Debug for GatewayMonitor {
@@ -789,7 +792,7 @@ fn with_geo<R>(
 
 impl GatewayMonitor {
     /// A monitor with the settings' geometry; arms the configured trips at `now`
-    /// (emitting `trip.armed` for each).
+    /// (emitting `trip.armed` for each). See [`GatewayMonitor::keep_configured`].
     pub fn new(settings: MonitorSettings, now: Timestamp, out: &mut Vec<Event>) -> Self {
         let mut m = GatewayMonitor {
             config: settings.config,
@@ -802,12 +805,24 @@ impl GatewayMonitor {
             updates: Vec::new(),
             max_segment_m: settings.max_segment_m,
             keep_disarmed: settings.keep_disarmed,
+            configured: settings
+                .trips
+                .iter()
+                .map(|t| t.plan.declaration.to_string())
+                .collect(),
         };
         for t in settings.trips {
             // Cannot fail: `load` resolved the indices against this geometry.
             let _ = m.arm(t, now, out);
         }
         m
+    }
+
+    /// Declares the trips of `[[trips]]` (when they are armed later than [`GatewayMonitor::new`],
+    /// as the service does after resuming saved trips): they are never retired.
+    pub fn keep_configured<'a>(&mut self, declarations: impl IntoIterator<Item = &'a str>) {
+        self.configured
+            .extend(declarations.into_iter().map(str::to_string));
     }
 
     /// Arms a trip.
@@ -862,7 +877,8 @@ impl GatewayMonitor {
     /// Retires the trips disarmed longer than `[monitor] keep_disarmed_h` ago: they leave
     /// memory (and the caller deletes their saved state), so that a post arming a thousand
     /// trips a day never reaches [`MAX_TRIPS`]. A disarmed trip whose disarm time is not
-    /// known (resumed from an older state file) counts as disarmed now. Returns the
+    /// known (resumed from an older state file) counts as disarmed now. Trips written in
+    /// `[[trips]]` are never retired (the next start would arm them again). Returns the
     /// declarations retired.
     pub fn retire(&mut self, now: Timestamp) -> Vec<String> {
         let keep = self.keep_disarmed;
@@ -872,7 +888,12 @@ impl GatewayMonitor {
                 t.disarmed_at = Some(now);
                 self.dirty.push(i);
             }
-            gone.push(t.disarmed_at.is_some_and(|at| now - at >= keep));
+            gone.push(
+                t.disarmed_at.is_some_and(|at| now - at >= keep)
+                    && !self
+                        .configured
+                        .contains(t.monitor.plan().declaration.as_str()),
+            );
         }
         if !gone.contains(&true) {
             return Vec::new();
@@ -1559,6 +1580,12 @@ mod tests {
         assert_eq!(m.retire(t0 + hour(45)), ["D3"]);
         assert!(m.has_trip("D2"), "an armed trip is never retired");
         assert_eq!(m.retire(t0 + hour(10_000)), Vec::<String>::new());
+        // A trip written in [[trips]] stays: the next start would arm it again.
+        armed_and_at(&mut m, "D4", 30.1, t0);
+        m.keep_configured(["D4"]);
+        m.apply(&disarm("D4"), t0, &mut out).unwrap();
+        assert!(m.retire(t0 + hour(10_000)).is_empty());
+        assert!(m.has_trip("D4"));
     }
 
     #[test]

@@ -270,7 +270,7 @@ impl<FS: Filesystem> Link<FS> {
             }
             Err(e) => {
                 tracing::debug!(error = %e, "connection closed under a publish");
-                self.connected = false;
+                self.went_down();
                 false
             }
         }
@@ -286,6 +286,15 @@ impl<FS: Filesystem> Link<FS> {
         Ok(())
     }
 
+    /// The connection went down (noted once, when it was up): what the broker acknowledged
+    /// from one resend window before this moment may have to be sent again.
+    fn went_down(&mut self) {
+        if self.connected {
+            self.lost_at = Some(Instant::now());
+        }
+        self.connected = false;
+    }
+
     /// The connection is gone (or never came): schedule a new one after the backoff. Each
     /// new kind of failure is logged as a warning (a wrong CA or a refused client
     /// certificate must be visible in the log); repeats of the same one at debug level.
@@ -297,7 +306,6 @@ impl<FS: Filesystem> Link<FS> {
     ) {
         if self.connected {
             tracing::warn!(error, "lost the broker; reconnecting with backoff");
-            self.lost_at = Some(Instant::now());
         } else if self.last_error.as_deref() != Some(error) {
             let broker = format!("{}:{}", self.config.host, self.config.port);
             match hint(error) {
@@ -312,7 +320,7 @@ impl<FS: Filesystem> Link<FS> {
             tracing::debug!(error, "broker still not reachable");
         }
         self.last_error = Some(error.to_string());
-        self.connected = false;
+        self.went_down();
         *reconnect_at = Some(tokio::time::Instant::now() + jittered(*backoff));
         *backoff = (*backoff * 2).min(self.config.backoff_max);
     }
@@ -525,7 +533,7 @@ impl<FS: Filesystem> Link<FS> {
             }
             Event::Incoming(Packet::Disconnect) => {
                 tracing::warn!("broker disconnected us");
-                self.connected = false;
+                self.went_down();
             }
             _ => {}
         }

@@ -69,8 +69,9 @@ const WRITE_BUFFER: usize = 256 * 1024;
 const READ_CHUNK: usize = 256 * 1024;
 /// Default of [`JournalConfig::resend_window`].
 pub const DEFAULT_RESEND_WINDOW: Duration = Duration::from_secs(30 * 60);
-/// Ack-point samples for the resend window are at least this far apart (a newer sample
-/// replaces a younger one, which only makes a resend reach further back).
+/// Ack-point samples for the resend window are at least this far apart (and at least a
+/// 2,000th of the window); a newer sample replaces a younger one, which only makes a resend
+/// reach further back.
 const ACK_SAMPLE_SPACING: Duration = Duration::from_secs(1);
 
 /// Journal settings; see [`JournalConfig::new`] for the defaults.
@@ -804,13 +805,20 @@ impl<FS: Filesystem> Journal<FS> {
     /// the ack point was one resend window ago.
     fn sample_ack_point(&mut self, stream: Stream, now: Instant) {
         let window = self.config.resend_window;
+        // Samples at least this far apart: at most ~2,000 per window.
+        let spacing = ACK_SAMPLE_SPACING.max(window / 2_000);
         let st = &mut self.streams[index(stream)];
-        let several = st.ack_samples.len() > 1;
+        let n = st.ack_samples.len();
+        // The last sample may be replaced while it is younger than `spacing` after the one
+        // before it (that only makes a resend reach further back); otherwise a new one.
+        let replace = n >= 2
+            && st
+                .ack_samples
+                .get(n - 2)
+                .is_some_and(|(t, _)| now.saturating_duration_since(*t) < spacing);
         match st.ack_samples.back_mut() {
             Some(last) if last.1 == st.acked => {}
-            Some(last) if now.saturating_duration_since(last.0) < ACK_SAMPLE_SPACING && several => {
-                *last = (now, st.acked);
-            }
+            Some(last) if replace => *last = (now, st.acked),
             _ => st.ack_samples.push_back((now, st.acked)),
         }
         let Some(cutoff) = now.checked_sub(window) else {
@@ -1129,6 +1137,8 @@ impl<FS: Filesystem> Journal<FS> {
         while out.len() < max {
             let cur = self.streams[i].cursor;
             let Some(seg) = self.streams[i].segments.get(cur.segment).cloned() else {
+                // Past the last segment: a resend in progress is complete.
+                self.streams[i].resend_after = None;
                 break;
             };
             // Of the open segment, only what reached the filesystem can be read.
@@ -1333,10 +1343,14 @@ impl<FS: Filesystem> Journal<FS> {
             return false;
         };
         let read_through = st.cursor.segment > 0 || st.cursor.offset >= seg.bytes;
-        let done = seg.sealed && seg.last_seq <= st.acked && read_through;
-        done && (force
-            || (seg.last_seq <= st.expired
-                && st.resend.front().is_none_or(|f| f.seq > seg.last_seq)))
+        let acked = seg.sealed && seg.last_seq <= st.acked;
+        // With `force`, even while a resend is reading it: the resend loses those records,
+        // where keeping them would cost an unacknowledged position.
+        acked
+            && (force
+                || (read_through
+                    && seg.last_seq <= st.expired
+                    && st.resend.front().is_none_or(|f| f.seq > seg.last_seq)))
     }
 
     /// Deletes the oldest segment of `stream` and re-points the cursor and what is in
@@ -1392,9 +1406,15 @@ impl<FS: Filesystem> Journal<FS> {
     /// everything in flight is sent again, and a resend in progress resumes).
     pub fn rewind(&mut self) {
         for st in &mut self.streams {
-            if let Some(first) = st.resend.front().or(st.inflight.front()) {
-                st.cursor = first.at;
-                st.read_in_segment = (first.at.offset == 0).then_some(0);
+            let first = st.resend.front().or(st.inflight.front()).map(|f| f.at);
+            // A resend that has not reached all its records yet: never move forward.
+            let target = match (first, st.resend_after.is_some()) {
+                (Some(at), true) => Some(at.min(st.cursor)),
+                (first, _) => first,
+            };
+            if let Some(at) = target {
+                st.cursor = at;
+                st.read_in_segment = (at.offset == 0).then_some(0);
             }
             if let Some(first) = st.resend.front() {
                 st.resend_after = Some(first.seq - 1);
@@ -1463,8 +1483,16 @@ impl<FS: Filesystem> Journal<FS> {
                     .find(|(_, r)| r.seq > from)
                     .map_or(s.valid_end as u64, |(off, _)| *off as u64)
             };
-            let at = Cursor { segment: n, offset };
             let st = &mut self.streams[i];
+            // Records resent but not yet confirmed are read again too (the broker that
+            // took them is gone): their queue is dropped and the cursor goes back to them.
+            let mut at = Cursor { segment: n, offset };
+            let mut from = from;
+            if let Some(f) = st.resend.front() {
+                at = at.min(f.at);
+                from = from.min(f.seq - 1);
+            }
+            st.resend.clear();
             if at >= st.cursor && st.resend_after.is_none() {
                 continue; // nothing kept behind the cursor
             }

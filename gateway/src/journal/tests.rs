@@ -541,6 +541,140 @@ fn test_retained_records_survive_a_restart_and_go_first_when_space_is_needed() {
     assert_eq!(drain(&mut j, Stream::Positions), positions);
 }
 
+// ---- resend window: regressions found in review ----
+
+fn rcfg(secs: u64) -> JournalConfig {
+    JournalConfig {
+        resend_window: Duration::from_secs(secs),
+        ..config()
+    }
+}
+
+#[test]
+fn test_ack_samples_stay_spaced_so_the_window_expires_under_steady_acks() {
+    let fs = TestFilesystem::new();
+    let (mut j, _) = open(&fs, &rcfg(60));
+    let t0 = Instant::now();
+    // one record acked every 100 ms tick for 300 s (a busy post / uplink tick of 50 ms)
+    for k in 0..3000u64 {
+        let t = t0 + Duration::from_millis(100 * k);
+        deliver(&mut j, 1, t);
+        j.tick(t).unwrap();
+    }
+    let end = t0 + Duration::from_millis(100 * 3000);
+    // a 60 s window holds ~600 records; a resend from 10 s back should be ~100
+    let n = j.resend_since(end - Duration::from_secs(10)).unwrap();
+    assert!(n <= 200, "resend of the last 10 s covers {n} records");
+    assert!(
+        segment_files(&fs, "events") < 300,
+        "{} segments kept",
+        segment_files(&fs, "events")
+    );
+}
+
+#[test]
+fn test_a_rewind_before_the_resend_started_keeps_it() {
+    let fs = TestFilesystem::new();
+    let (mut j, _) = open(&fs, &rcfg(60));
+    let t0 = Instant::now();
+    j.tick(t0).unwrap();
+    let acked = deliver(&mut j, 10, t0);
+    j.tick(t0 + Duration::from_secs(1)).unwrap();
+    // 3 more sent, not yet acknowledged (window full)
+    let unacked: Vec<u64> = (0..3)
+        .map(|_| {
+            append(&mut j, Stream::Events, Severity::Warning, 100, t0)
+                .unwrap()
+                .seq
+        })
+        .collect();
+    assert_eq!(drain(&mut j, Stream::Events), unacked);
+    assert_eq!(j.resend_since(t0 - Duration::from_secs(1)).unwrap(), 10);
+    // connection drops before the window had room to read any resend
+    j.rewind();
+    let got = drain(&mut j, Stream::Events);
+    let mut want = acked.clone();
+    want.extend(&unacked);
+    assert_eq!(got, want, "resend lost by the rewind");
+}
+
+#[test]
+fn test_a_resend_completes_when_no_segment_is_open() {
+    let fs = TestFilesystem::new();
+    let c = rcfg(600);
+    let (mut j, _) = open(&fs, &c);
+    let t0 = Instant::now();
+    let acked = deliver(&mut j, 9, t0); // 3 segments of 3, last still open
+    j.flush().unwrap();
+    // next record rolls: segment sealed, new open file created, record not yet synced
+    append(&mut j, Stream::Events, Severity::Warning, 20_000, t0).unwrap();
+    drop(j);
+    fs.crash(TailPersistence::Lost);
+    let (mut j, _) = open(&fs, &c);
+    let t1 = t0 + Duration::from_secs(1);
+    j.tick(t1).unwrap();
+    assert_eq!(j.resend_since(t0).unwrap(), 9);
+    assert_eq!(drain(&mut j, Stream::Events), acked);
+    for &s in &acked {
+        j.ack(s);
+    }
+    assert!(
+        !j.resending(),
+        "resend delivered and acked, still resending (drain never exits)"
+    );
+}
+
+#[test]
+fn test_kept_events_go_before_unacknowledged_positions_even_mid_resend() {
+    let fs = TestFilesystem::new();
+    let mut c = rcfg(600);
+    c.max_bytes = 12 * c.segment_bytes;
+    let (mut j, _) = open(&fs, &c);
+    let t0 = Instant::now();
+    j.tick(t0).unwrap();
+    deliver(&mut j, 15, t0); // 5 events segments, all acked & retained
+    j.tick(t0 + Duration::from_secs(1)).unwrap();
+    assert_eq!(j.resend_since(t0 - Duration::from_secs(1)).unwrap(), 15);
+    // one resent record read: cursor inside events segment 0
+    assert_eq!(j.next_batch(Stream::Events, 1).unwrap().len(), 1);
+    // 30 positions fit once the four sealed kept segments go (the open one stays).
+    for _ in 0..30 {
+        append(&mut j, Stream::Positions, Severity::Info, 20_000, t0).unwrap();
+    }
+    let drops = j.take_drops();
+    assert!(
+        drops.is_empty(),
+        "unacked positions evicted while acked events kept: {drops:?}"
+    );
+}
+
+#[test]
+fn test_a_second_resend_includes_records_resent_but_unconfirmed() {
+    let fs = TestFilesystem::new();
+    let (mut j, _) = open(&fs, &rcfg(600));
+    let t0 = Instant::now();
+    j.tick(t0).unwrap();
+    let acked = deliver(&mut j, 30, t0);
+    j.tick(t0 + Duration::from_secs(1)).unwrap();
+    j.resend_since(t0 - Duration::from_secs(1)).unwrap();
+    let first: Vec<u64> = j
+        .next_batch(Stream::Events, 10)
+        .unwrap()
+        .iter()
+        .map(|r| r.seq)
+        .collect();
+    assert_eq!(first, acked[..10]);
+    for &s in &acked[..5] {
+        j.ack(s);
+    }
+    j.rewind(); // reconnect: resume from 6
+    assert_eq!(j.next_batch(Stream::Events, 5).unwrap().len(), 5); // 6..10 out again
+    // broker lost its state again: resend from the start
+    j.resend_since(t0 - Duration::from_secs(1)).unwrap();
+    let got = drain(&mut j, Stream::Events);
+    assert!(got.contains(&1), "1..5 never resent: {got:?}");
+}
+
 // ---- model-based property test ---------------------------------------------------------
 
 #[derive(Debug, Clone)]

@@ -133,6 +133,7 @@ impl MonitorState {
                 monitor.mark_dirty(i);
             }
         }
+        monitor.keep_configured(configured.iter().map(|t| t.plan.declaration.as_str()));
         for trip in configured {
             if !monitor.has_trip(trip.plan.declaration.as_str())
                 && let Err(e) = monitor.arm(trip, now, &mut events)
