@@ -11,12 +11,24 @@
 //!   native seal counters are shared by the source), writes the replies back on the
 //!   connection, and closes connections idle for [`IDLE`].
 //!
+//! **A device is acknowledged only for what is durable.** A seal frame's reply (the ACK
+//! after which the device deletes its copy) is written only once the events the stage
+//! made of everything the stream delivered up to that frame are `fdatasync`ed in the
+//! journal, critical and routine alike: after the inputs of a read, the session queues an
+//! [`Queued::Durable`] marker and waits; the stage task fires it after the journal commit
+//! that covers every input queued before it (each queue is FIFO, so a marker also covers
+//! earlier inputs of the same source, such as the original of a resend). If the commit
+//! fails the marker is dropped and no reply goes out: the device keeps its report and
+//! resends. While it waits, the session does not read (devices wait for their ACK anyway).
+//!
 //! Invariants: every buffer is bounded (a read buffer of [`READ_BUF`] bytes and the
-//! decoder's framers); data inputs never wait for room in the queue — when it is full
-//! the input is dropped and counted in [`SourceStats`] (reported as `gateway.dropped`,
-//! reason `overload`), so a flooded source cannot stall its own device's replies nor
-//! slow down the others; losses and returns do wait for room (they are rare and must not
-//! be lost). Every task ends when the stop signal flips.
+//! decoder's framers). Inputs that no reply vouches for (GPS fixes, spoofed native frames)
+//! never wait for room in the queue — when it is full they are dropped and counted in
+//! [`SourceStats`] (reported as `gateway.dropped`, reason `overload`), so a flooded source
+//! cannot slow down the others. Inputs of a read that produced a reply, the marker, and
+//! losses and returns wait for room instead (dropping what the ACK vouches for would lose
+//! it: the device deletes its copy): a flooded e-lock source slows down only its own
+//! streams. Every task ends when the stop signal flips.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -26,7 +38,7 @@ use std::time::Instant;
 use ects_firmware::event::Protocol;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, Semaphore, mpsc, watch};
+use tokio::sync::{Notify, Semaphore, mpsc, oneshot, watch};
 use tokio_serial::SerialPortBuilderExt;
 
 use super::stage::{Input, SourceName};
@@ -50,6 +62,19 @@ pub struct SourceStats {
     pub overload_alarm: AtomicBool,
 }
 
+/// What a source queues for the stage task.
+// Unboxed like `Input` itself (see there): the queue's bound limits what the size costs.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum Queued {
+    /// A decoded input (or a loss or return of the source).
+    Input(Input),
+    /// A device reply waiting for everything queued before it to be durable: the stage
+    /// task sends on it after the journal commit that covers those inputs' events, and
+    /// drops it (no reply goes out) if that commit failed.
+    Durable(oneshot::Sender<()>),
+}
+
 /// What a source task needs from the service.
 #[derive(Debug, Clone)]
 pub struct Link {
@@ -58,7 +83,7 @@ pub struct Link {
     /// Its protocol.
     pub protocol: Protocol,
     /// Its queue towards the pipeline.
-    pub tx: mpsc::Sender<Input>,
+    pub tx: mpsc::Sender<Queued>,
     /// Its overload counters.
     pub stats: Arc<SourceStats>,
     /// Wakes the pipeline.
@@ -80,7 +105,9 @@ impl Link {
             return;
         }
         for input in out.inputs.drain(..) {
-            if let Err(mpsc::error::TrySendError::Full(input)) = self.tx.try_send(input) {
+            if let Err(mpsc::error::TrySendError::Full(Queued::Input(input))) =
+                self.tx.try_send(Queued::Input(input))
+            {
                 self.stats.overload.fetch_add(1, Ordering::Relaxed);
                 if matches!(&input, Input::Seal { report, .. } if report.is_event()) {
                     self.stats.overload_alarm.store(true, Ordering::Relaxed);
@@ -90,13 +117,43 @@ impl Link {
         self.wake.notify_one();
     }
 
+    /// Queues `item`, waiting for room. `false` if the service stops first (or the stage
+    /// task is gone): the item is not queued.
+    async fn queue(&mut self, item: Queued) -> bool {
+        let tx = self.tx.clone();
+        let sent = tokio::select! {
+            r = tx.send(item) => r.is_ok(),
+            _ = self.stop.wait_for(|s| *s) => false,
+        };
+        if sent {
+            self.wake.notify_one();
+        }
+        sent
+    }
+
+    /// Queues the inputs of a read that produced `reply`, waiting for room, then waits
+    /// until they (and everything the source queued before) are durable. Returns whether
+    /// the reply may go out: `false` when the journal commit failed or the service stops.
+    async fn deliver_durably(&mut self, out: &mut Output) -> bool {
+        for input in std::mem::take(&mut out.inputs) {
+            if !self.queue(Queued::Input(input)).await {
+                return false;
+            }
+        }
+        let (durable, committed) = oneshot::channel();
+        if !self.queue(Queued::Durable(durable)).await {
+            return false;
+        }
+        let mut stop = self.stop.clone();
+        tokio::select! {
+            r = committed => r.is_ok(),
+            _ = stop.wait_for(|s| *s) => false,
+        }
+    }
+
     /// Queues a loss or return, waiting for room (unless the service stops).
     pub(crate) async fn control(&mut self, input: Input) {
-        let tx = self.tx.clone();
-        tokio::select! {
-            _ = tx.send(input) => self.wake.notify_one(),
-            _ = self.stop.wait_for(|s| *s) => {}
-        }
+        self.queue(Queued::Input(input)).await;
     }
 
     fn stopping(&self) -> bool {
@@ -146,15 +203,24 @@ where
             Ok(Err(e)) => return End::Gone(e.to_string()),
         };
         decoder.feed(buf.get(..n).unwrap_or(&[]), &mut out);
-        if !out.reply.is_empty() {
-            let reply = std::mem::take(&mut out.reply);
-            match tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(&reply)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => return End::Gone(format!("writing a reply: {e}")),
-                Err(_) => return End::Gone("a reply write timed out".into()),
-            }
+        if out.reply.is_empty() {
+            link.deliver(&mut out);
+            continue;
         }
-        link.deliver(&mut out);
+        // The reply is an ACK: it goes out only once what it acknowledges is durable.
+        let reply = std::mem::take(&mut out.reply);
+        if !link.deliver_durably(&mut out).await {
+            if link.stopping() {
+                return End::Stopped;
+            }
+            tracing::warn!(source = %link.name, "events not durable: reply withheld (the device will resend)");
+            continue;
+        }
+        match tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(&reply)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return End::Gone(format!("writing a reply: {e}")),
+            Err(_) => return End::Gone("a reply write timed out".into()),
+        }
     }
 }
 
