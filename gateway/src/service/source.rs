@@ -358,13 +358,11 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn test_a_full_queue_drops_and_counts_without_waiting() {
-        let (tx, mut rx) = mpsc::channel(1);
-        let (_stop_tx, stop) = watch::channel(false);
-        let name = SourceName::new("locks").unwrap();
+    fn link(queue: usize) -> (Link, mpsc::Receiver<Queued>, watch::Sender<bool>) {
+        let (tx, rx) = mpsc::channel(queue);
+        let (stop_tx, stop) = watch::channel(false);
         let link = Link {
-            name: name.clone(),
+            name: SourceName::new("locks").unwrap(),
             protocol: Protocol::Jt600,
             tx,
             stats: Arc::new(SourceStats::default()),
@@ -372,6 +370,11 @@ mod tests {
             stop,
             state: SourceState::new(&crate::seal_keys::SealKeys::default()).unwrap(),
         };
+        (link, rx, stop_tx)
+    }
+
+    /// Three cut alarms of one read, as the decoder hands them over.
+    fn alarms(link: &Link) -> Output {
         let mut report = SealReport::new(
             Protocol::Jt600,
             Text::new("1").unwrap(),
@@ -381,10 +384,54 @@ mod tests {
         let mut out = Output::default();
         for _ in 0..3 {
             out.inputs.push(Input::Seal {
-                source: name.clone(),
+                source: link.name.clone(),
                 report: report.clone(),
             });
         }
+        out
+    }
+
+    /// Inputs an ACK vouches for wait for room (none is dropped), then the marker follows
+    /// them; the reply may go out only when the stage task fires the marker — not when it
+    /// drops it (the commit failed) nor when the service stops.
+    #[tokio::test]
+    async fn test_acknowledged_inputs_wait_for_room_and_for_the_commit() {
+        for outcome in ["committed", "commit failed", "stopping"] {
+            let (mut link, mut rx, stop) = link(1);
+            let mut out = alarms(&link);
+            let stats = link.stats.clone();
+            let delivering = tokio::spawn(async move { link.deliver_durably(&mut out).await });
+            for _ in 0..3 {
+                assert!(matches!(
+                    rx.recv().await,
+                    Some(Queued::Input(Input::Seal { .. }))
+                ));
+            }
+            let Some(Queued::Durable(durable)) = rx.recv().await else {
+                panic!("no marker after the inputs")
+            };
+            for _ in 0..10 {
+                tokio::task::yield_now().await; // let it run on if it does not wait
+            }
+            assert!(
+                !delivering.is_finished(),
+                "{outcome}: replied before the commit"
+            );
+            match outcome {
+                "committed" => durable.send(()).unwrap(),
+                "commit failed" => drop(durable),
+                _ => stop.send(true).unwrap(),
+            }
+            let may_reply = delivering.await.unwrap();
+            assert_eq!(may_reply, outcome == "committed", "{outcome}");
+            assert_eq!(stats.overload.load(Ordering::Relaxed), 0, "nothing dropped");
+        }
+    }
+
+    #[test]
+    fn test_a_full_queue_drops_and_counts_without_waiting() {
+        let (link, mut rx, _stop) = link(1);
+        let mut out = alarms(&link);
         link.deliver(&mut out);
         assert!(out.inputs.is_empty());
         assert_eq!(link.stats.overload.load(Ordering::Relaxed), 2);
