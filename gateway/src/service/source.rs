@@ -19,7 +19,8 @@
 //! that covers every input queued before it (each queue is FIFO, so a marker also covers
 //! earlier inputs of the same source, such as the original of a resend). If the commit
 //! fails the marker is dropped and no reply goes out: the device keeps its report and
-//! resends. While it waits, the session does not read (devices wait for their ACK anyway).
+//! resends. Replies go out in stream order; a session reads on while at most
+//! [`MAX_WAITING_REPLIES`] of them wait, then waits for the oldest.
 //!
 //! Invariants: every buffer is bounded (a read buffer of [`READ_BUF`] bytes and the
 //! decoder's framers). Inputs that no reply vouches for (GPS fixes, spoofed native frames)
@@ -30,6 +31,7 @@
 //! it: the device deletes its copy): a flooded e-lock source slows down only its own
 //! streams. Every task ends when the stop signal flips.
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -50,6 +52,8 @@ pub const RETRY: std::time::Duration = std::time::Duration::from_millis(250);
 pub const IDLE: std::time::Duration = std::time::Duration::from_secs(600);
 /// Bytes read at a time.
 pub const READ_BUF: usize = 4096;
+/// Replies one session keeps waiting for their journal commit while it reads on.
+pub const MAX_WAITING_REPLIES: usize = 8;
 /// Longest a reply write may take before the link is considered gone.
 const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -131,24 +135,20 @@ impl Link {
         sent
     }
 
-    /// Queues the inputs of a read that produced `reply`, waiting for room, then waits
-    /// until they (and everything the source queued before) are durable. Returns whether
-    /// the reply may go out: `false` when the journal commit failed or the service stops.
-    async fn deliver_durably(&mut self, out: &mut Output) -> bool {
+    /// Queues the inputs of a read that produced a reply, waiting for room, then the
+    /// marker that follows them. Returns what fires once they (and everything the source
+    /// queued before) are durable — or closes if the commit failed; `None` when the
+    /// service stops first (or the stage task is gone).
+    async fn deliver_durably(&mut self, out: &mut Output) -> Option<oneshot::Receiver<()>> {
         for input in std::mem::take(&mut out.inputs) {
             if !self.queue(Queued::Input(input)).await {
-                return false;
+                return None;
             }
         }
         let (durable, committed) = oneshot::channel();
-        if !self.queue(Queued::Durable(durable)).await {
-            return false;
-        }
-        let mut stop = self.stop.clone();
-        tokio::select! {
-            r = committed => r.is_ok(),
-            _ = stop.wait_for(|s| *s) => false,
-        }
+        self.queue(Queued::Durable(durable))
+            .await
+            .then_some(committed)
     }
 
     /// Queues a loss or return, waiting for room (unless the service stops).
@@ -175,8 +175,19 @@ enum End {
     Gone(String),
 }
 
+/// What a session does next.
+enum Step {
+    Stop,
+    /// The oldest waiting reply's commit is done (`true`) or failed.
+    Committed(bool),
+    Read(Result<std::io::Result<usize>, tokio::time::error::Elapsed>),
+}
+
 /// Reads, decodes, replies and delivers until the stream ends, stays silent for `idle`
 /// (TCP only: a serial seal reader may rightly be silent for hours), or the service stops.
+/// Replies wait for their commit in order, at most [`MAX_WAITING_REPLIES`] at a time; the
+/// session reads on meanwhile, so a device that sends without waiting for each ACK gets
+/// its reports grouped into fewer commits.
 async fn session<S>(
     stream: &mut S,
     decoder: &mut WireDecoder,
@@ -191,16 +202,41 @@ where
     let mut buf = vec![0u8; READ_BUF];
     let mut out = Output::default();
     let mut stop = link.stop.clone();
+    // Replies (in stream order) and what fires when what they acknowledge is durable.
+    let mut waiting: VecDeque<(Vec<u8>, oneshot::Receiver<()>)> = VecDeque::new();
     loop {
-        let read = tokio::select! {
-            r = tokio::time::timeout(idle, stream.read(&mut buf)) => r,
-            _ = stop.wait_for(|s| *s) => return End::Stopped,
+        let step = tokio::select! {
+            biased;
+            _ = stop.wait_for(|s| *s) => Step::Stop,
+            c = async {
+                match waiting.front_mut() {
+                    Some((_, committed)) => committed.await.is_ok(),
+                    None => std::future::pending().await,
+                }
+            }, if !waiting.is_empty() => Step::Committed(c),
+            r = tokio::time::timeout(idle, stream.read(&mut buf)),
+                if waiting.len() < MAX_WAITING_REPLIES => Step::Read(r),
         };
-        let n = match read {
-            Err(_) => return End::Gone(format!("idle for {} s", idle.as_secs())),
-            Ok(Ok(0)) => return End::Gone("end of file".into()),
-            Ok(Ok(n)) => n,
-            Ok(Err(e)) => return End::Gone(e.to_string()),
+        let n = match step {
+            Step::Stop => return End::Stopped,
+            Step::Committed(ok) => {
+                let Some((reply, _)) = waiting.pop_front() else {
+                    continue;
+                };
+                if !ok {
+                    tracing::warn!(source = %link.name, "events not durable: reply withheld (the device will resend)");
+                    continue;
+                }
+                match tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(&reply)).await {
+                    Ok(Ok(())) => continue,
+                    Ok(Err(e)) => return End::Gone(format!("writing a reply: {e}")),
+                    Err(_) => return End::Gone("a reply write timed out".into()),
+                }
+            }
+            Step::Read(Err(_)) => return End::Gone(format!("idle for {} s", idle.as_secs())),
+            Step::Read(Ok(Ok(0))) => return End::Gone("end of file".into()),
+            Step::Read(Ok(Ok(n))) => n,
+            Step::Read(Ok(Err(e))) => return End::Gone(e.to_string()),
         };
         decoder.feed(buf.get(..n).unwrap_or(&[]), &mut out);
         if out.reply.is_empty() {
@@ -209,17 +245,9 @@ where
         }
         // The reply is an ACK: it goes out only once what it acknowledges is durable.
         let reply = std::mem::take(&mut out.reply);
-        if !link.deliver_durably(&mut out).await {
-            if link.stopping() {
-                return End::Stopped;
-            }
-            tracing::warn!(source = %link.name, "events not durable: reply withheld (the device will resend)");
-            continue;
-        }
-        match tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(&reply)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return End::Gone(format!("writing a reply: {e}")),
-            Err(_) => return End::Gone("a reply write timed out".into()),
+        match link.deliver_durably(&mut out).await {
+            Some(committed) => waiting.push_back((reply, committed)),
+            None => return End::Stopped,
         }
     }
 }
@@ -392,16 +420,28 @@ mod tests {
     }
 
     /// Inputs an ACK vouches for wait for room (none is dropped), then the marker follows
-    /// them; the reply may go out only when the stage task fires the marker — not when it
-    /// drops it (the commit failed) nor when the service stops.
+    /// them; it fires when the stage task commits and closes when the commit failed. A
+    /// stop while waiting for room gives up.
     #[tokio::test]
-    async fn test_acknowledged_inputs_wait_for_room_and_for_the_commit() {
+    async fn test_acknowledged_inputs_wait_for_room_then_the_marker_follows() {
         for outcome in ["committed", "commit failed", "stopping"] {
             let (mut link, mut rx, stop) = link(1);
             let mut out = alarms(&link);
             let stats = link.stats.clone();
-            let delivering = tokio::spawn(async move { link.deliver_durably(&mut out).await });
-            for _ in 0..3 {
+            let delivering = tokio::spawn(async move {
+                let committed = link.deliver_durably(&mut out).await?;
+                Some(committed.await.is_ok())
+            });
+            assert!(matches!(
+                rx.recv().await,
+                Some(Queued::Input(Input::Seal { .. }))
+            ));
+            if outcome == "stopping" {
+                stop.send(true).unwrap();
+                assert_eq!(delivering.await.unwrap(), None);
+                continue;
+            }
+            for _ in 0..2 {
                 assert!(matches!(
                     rx.recv().await,
                     Some(Queued::Input(Input::Seal { .. }))
@@ -410,22 +450,68 @@ mod tests {
             let Some(Queued::Durable(durable)) = rx.recv().await else {
                 panic!("no marker after the inputs")
             };
-            for _ in 0..10 {
-                tokio::task::yield_now().await; // let it run on if it does not wait
+            if outcome == "committed" {
+                durable.send(()).unwrap();
+            } else {
+                drop(durable);
             }
-            assert!(
-                !delivering.is_finished(),
-                "{outcome}: replied before the commit"
-            );
-            match outcome {
-                "committed" => durable.send(()).unwrap(),
-                "commit failed" => drop(durable),
-                _ => stop.send(true).unwrap(),
-            }
-            let may_reply = delivering.await.unwrap();
-            assert_eq!(may_reply, outcome == "committed", "{outcome}");
+            let committed = delivering.await.unwrap();
+            assert_eq!(committed, Some(outcome == "committed"), "{outcome}");
             assert_eq!(stats.overload.load(Ordering::Relaxed), 0, "nothing dropped");
         }
+    }
+
+    /// A session reads on while replies wait for their commits, and writes each reply
+    /// only after its own commit and every earlier one: a later commit does not release
+    /// an earlier reply, and a failed commit withholds its reply only.
+    #[tokio::test]
+    async fn test_replies_go_out_after_their_commit_in_stream_order() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        let (mut link, mut rx, _stop) = link(8);
+        let (mut device, mut gateway) = tokio::io::duplex(4096);
+        let mut decoder = link.decoder().unwrap();
+        let session =
+            tokio::spawn(async move { session(&mut gateway, &mut decoder, &mut link, None).await });
+        let frame = |id: &str| {
+            format!(
+                "({id},U06,1,040812,185302,T,22.564025,N,113.242329,E,5,152,9,32%,0000000000011,10133,5173,22,100,1,300,100,10)"
+            )
+        };
+        // Three reports, each read on its own; each gets a marker.
+        let mut markers = Vec::new();
+        for id in ["3301210001", "3301210002", "3301210003"] {
+            device.write_all(frame(id).as_bytes()).await.unwrap();
+            assert!(matches!(rx.recv().await, Some(Queued::Input(_))));
+            let Some(Queued::Durable(d)) = rx.recv().await else {
+                panic!("no marker for {id}")
+            };
+            markers.push(d);
+        }
+        let third = markers.pop().unwrap();
+        let second = markers.pop().unwrap();
+        let first = markers.pop().unwrap();
+        async fn nothing(device: &mut tokio::io::DuplexStream) -> bool {
+            let mut byte = [0u8; 1];
+            let wait = std::time::Duration::from_millis(100);
+            tokio::time::timeout(wait, device.read(&mut byte))
+                .await
+                .is_err()
+        }
+        // The second commit alone releases nothing: the first reply still waits.
+        second.send(()).unwrap();
+        assert!(nothing(&mut device).await, "a reply before its commit");
+        // The first commit fails: its reply is withheld, the second goes out.
+        drop(first);
+        let mut ack = [0u8; 5];
+        device.read_exact(&mut ack).await.unwrap();
+        assert_eq!(&ack, b"(S20)");
+        assert!(nothing(&mut device).await, "the failed one was sent");
+        third.send(()).unwrap();
+        device.read_exact(&mut ack).await.unwrap();
+        assert_eq!(&ack, b"(S20)");
+        drop(device);
+        assert!(matches!(session.await.unwrap(), End::Gone(_)));
     }
 
     #[test]
