@@ -70,6 +70,21 @@ pub fn scratch(name: &str) -> PathBuf {
 /// # Panics
 /// If the dump fails or prints something that is not a record.
 pub fn journal_dump(dir: &Path) -> Vec<(String, u64)> {
+    journal_records(dir)
+        .iter()
+        .map(|v| {
+            let stream = v["stream"].as_str().expect("stream").to_string();
+            (stream, v["seq"].as_u64().expect("seq"))
+        })
+        .collect()
+}
+
+/// Every record in the journal at `dir` as `ects-gateway journal dump` prints it (one JSON
+/// object each: `seq`, `stream`, `severity`, `acked`, `payload`, …), in its order.
+///
+/// # Panics
+/// If the dump fails or prints something that is not JSON.
+pub fn journal_records(dir: &Path) -> Vec<serde_json::Value> {
     let out = Command::new(bin("ects-gateway"))
         .args(["journal", "dump", "--dir"])
         .arg(dir)
@@ -82,11 +97,7 @@ pub fn journal_dump(dir: &Path) -> Vec<(String, u64)> {
     );
     String::from_utf8_lossy(&out.stdout)
         .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).expect("a JSON record");
-            let stream = v["stream"].as_str().expect("stream").to_string();
-            (stream, v["seq"].as_u64().expect("seq"))
-        })
+        .map(|l| serde_json::from_str(l).expect("a JSON record"))
         .collect()
 }
 

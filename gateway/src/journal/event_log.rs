@@ -15,7 +15,7 @@ use ects_firmware::text::Text;
 use ects_firmware::time::Timestamp;
 
 use super::fs::Filesystem;
-use super::{Appended, DropReport, Journal, JournalError, Stream};
+use super::{Appended, Commit, DropReport, Journal, JournalError, Stream};
 use crate::payload::{Encoding, PayloadError, encode};
 
 /// Why an event was not filed.
@@ -67,22 +67,65 @@ impl<FS: Filesystem> EventLog<FS> {
     /// filed); [`EventLogError::Journal`] if the journal refused it — the refusal is then
     /// reported as a `gateway.dropped` event.
     pub fn append(&mut self, event: Event, now: Instant) -> Result<Appended, EventLogError> {
+        // `Now` syncs critical records only (`file`), drop reports included.
+        self.append_with(event, now, Commit::Now)
+    }
+
+    /// Files `event` without syncing it, whatever its severity ([`Journal::append_deferred`]):
+    /// it is durable once [`EventLog::commit`] returns `Ok`. The `gateway.dropped` reports
+    /// it causes are deferred the same way.
+    ///
+    /// # Errors
+    /// As [`EventLog::append`].
+    pub fn append_deferred(
+        &mut self,
+        event: Event,
+        now: Instant,
+    ) -> Result<Appended, EventLogError> {
+        self.append_with(event, now, Commit::Later)
+    }
+
+    /// Makes everything filed so far durable ([`Journal::commit`]); returns the highest
+    /// durable sequence number.
+    ///
+    /// # Errors
+    /// The journal's I/O error: nothing filed since the last successful commit may be
+    /// reported as accepted.
+    pub fn commit(&mut self) -> Result<u64, JournalError> {
+        self.journal.commit()
+    }
+
+    fn append_with(
+        &mut self,
+        event: Event,
+        now: Instant,
+        when: Commit,
+    ) -> Result<Appended, EventLogError> {
         let at = event.received_at;
-        let result = self.file(event, now);
-        self.report_drops(at, now);
+        let result = self.file(event, now, when);
+        self.report_drops(at, now, when);
         result
     }
 
     /// Gives `event` the id of the next journal record, encodes it once, and appends it.
     /// An event that cannot be encoded fails here, before it takes a sequence number.
-    fn file(&mut self, mut event: Event, now: Instant) -> Result<Appended, EventLogError> {
+    fn file(
+        &mut self,
+        mut event: Event,
+        now: Instant,
+        when: Commit,
+    ) -> Result<Appended, EventLogError> {
         let seq = self.journal.next_seq();
         event.id = Some(EventId {
             gateway: self.gateway.clone(),
             seq,
         });
         let payload = encode(&event, self.encoding)?;
-        let appended = self.journal.append(
+        let when = match (when, event.severity) {
+            (Commit::Now, Severity::Critical) => Commit::Now,
+            _ => Commit::Later,
+        };
+        let appended = self.journal.append_with(
             stream_of(&event),
             event.severity,
             event.received_at.unix_micros(),
@@ -91,6 +134,7 @@ impl<FS: Filesystem> EventLog<FS> {
                 payload
             },
             now,
+            when,
         )?;
         Ok(appended)
     }
@@ -98,7 +142,7 @@ impl<FS: Filesystem> EventLog<FS> {
     /// Files a `gateway.dropped` event for every drop the journal counted. A drop report
     /// that is itself refused stays counted in the journal's lifetime total and is merged
     /// into the next report.
-    fn report_drops(&mut self, at: Timestamp, now: Instant) {
+    fn report_drops(&mut self, at: Timestamp, now: Instant, when: Commit) {
         let mut pending: Vec<DropReport> = self.journal.take_drops();
         let mut rounds = 0;
         while !pending.is_empty() && rounds < 2 {
@@ -121,7 +165,7 @@ impl<FS: Filesystem> EventLog<FS> {
                 if d.worst == Severity::Critical {
                     event.severity = Severity::Critical;
                 }
-                let result = self.file(event, now);
+                let result = self.file(event, now, when);
                 if let Err(e) = result {
                     tracing::error!(error = %e, count = d.count, "could not file a gateway.dropped report");
                 }

@@ -9,6 +9,16 @@
 //!   [`Journal::append`] returns. Everything else is group-committed: buffered and synced
 //!   at most [`JournalConfig::commit_interval`] later ([`Journal::tick`]), in large
 //!   sequential writes (SD cards wear by the erase block, not the byte).
+//! - **Group commit of critical records, same durability.** A caller that has several
+//!   records at once (alarms from several e-locks) files them with
+//!   [`Journal::append_deferred`] and makes them durable together with one
+//!   [`Journal::commit`]: one `fdatasync` per stream for the whole group. Invariant: a
+//!   record is reported durable (`Appended::durable`, or the sequence number `commit`
+//!   returns) only after the `fdatasync` that covers it returned; the caller tells no one
+//!   (device ACK, uplink) before that. Deferred records nobody commits are synced by
+//!   [`Journal::tick`] like routine ones. [`Journal::next_batch`] reads what is written
+//!   but not yet synced, so a reader must not run between the deferred appends and their
+//!   commit (the service holds one lock over both).
 //! - **Two streams.** `position` events go to their own segments ([`Stream::Positions`]),
 //!   everything else to [`Stream::Events`]. The full-disk policy evicts whole position
 //!   segments, oldest first, and never an alarm while any position remains; when only
@@ -196,9 +206,19 @@ pub struct Stats {
 pub struct Appended {
     /// The record's sequence number (its event id is `<gateway>:<seq>`).
     pub seq: u64,
-    /// The record is on stable storage already (always for `critical` unless the disk
-    /// failed, in which case it stays buffered and is retried by [`Journal::tick`]).
+    /// The record is on stable storage already (always for `critical` through
+    /// [`Journal::append`] unless the disk failed, in which case it stays buffered and is
+    /// retried by [`Journal::tick`]; never through [`Journal::append_deferred`]).
     pub durable: bool,
+}
+
+/// When an append makes its record durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Commit {
+    /// Before the append returns (critical records through [`Journal::append`]).
+    Now,
+    /// At the next [`Journal::commit`], [`Journal::flush`] or due [`Journal::tick`].
+    Later,
 }
 
 #[derive(Debug, Clone)]
@@ -653,7 +673,71 @@ impl<FS: Filesystem> Journal<FS> {
         payload: impl FnOnce(u64) -> Vec<u8>,
         now: Instant,
     ) -> Result<Appended> {
-        match self.try_append(stream, severity, received_at_us, payload, now) {
+        let when = if severity == Severity::Critical {
+            Commit::Now
+        } else {
+            Commit::Later
+        };
+        self.append_with(stream, severity, received_at_us, payload, now, when)
+    }
+
+    /// Appends a record like [`Journal::append`] but syncs nothing, whatever its severity:
+    /// the record is durable once a later [`Journal::commit`] (or [`Journal::flush`])
+    /// returns `Ok`, and at the latest a commit interval later ([`Journal::tick`]) like a
+    /// routine record. This is group commit for critical records: append everything that
+    /// arrived together, commit once, and only then tell anyone (a device's ACK, the
+    /// uplink) that they are accepted. [`Appended::durable`] is always `false`.
+    ///
+    /// # Errors
+    /// As [`Journal::append`].
+    pub fn append_deferred(
+        &mut self,
+        stream: Stream,
+        severity: Severity,
+        received_at_us: i64,
+        payload: impl FnOnce(u64) -> Vec<u8>,
+        now: Instant,
+    ) -> Result<Appended> {
+        self.append_with(
+            stream,
+            severity,
+            received_at_us,
+            payload,
+            now,
+            Commit::Later,
+        )
+    }
+
+    /// Makes every record appended so far durable (one `fdatasync` per stream that has
+    /// records not yet synced, none when there is nothing to sync) and returns the highest
+    /// sequence number handed out: every record appended with a sequence number up to it
+    /// is on stable storage. The ledger is not stored here (acks move it; see
+    /// [`Journal::tick`]).
+    ///
+    /// # Errors
+    /// The first I/O error; both streams are tried. What could not be synced stays
+    /// buffered and is retried by the next commit or tick: a caller must not report the
+    /// records as accepted after an error.
+    pub fn commit(&mut self) -> Result<u64> {
+        let mut first_err = None;
+        for stream in Stream::ALL {
+            if let Err(e) = self.sync_stream(stream) {
+                first_err.get_or_insert(e);
+            }
+        }
+        first_err.map_or(Ok(self.next_seq - 1), Err)
+    }
+
+    fn append_with(
+        &mut self,
+        stream: Stream,
+        severity: Severity,
+        received_at_us: i64,
+        payload: impl FnOnce(u64) -> Vec<u8>,
+        now: Instant,
+        when: Commit,
+    ) -> Result<Appended> {
+        match self.try_append(stream, severity, received_at_us, payload, now, when) {
             Err(JournalError::Io { path, source }) => {
                 // Refused before it was accepted (the segment could not be rolled, the
                 // sequence reservation not stored): a drop like any other.
@@ -676,6 +760,7 @@ impl<FS: Filesystem> Journal<FS> {
         received_at_us: i64,
         payload: impl FnOnce(u64) -> Vec<u8>,
         now: Instant,
+        when: Commit,
     ) -> Result<Appended> {
         let seq = self.next_seq;
         let payload = payload(seq);
@@ -748,7 +833,7 @@ impl<FS: Filesystem> Journal<FS> {
         st.unacked += 1;
         st.dirty_since.get_or_insert(now);
         self.next_seq += 1;
-        let durable = if severity == Severity::Critical {
+        let durable = if when == Commit::Now {
             match self.sync_stream(stream) {
                 Ok(()) => true,
                 Err(e) => {

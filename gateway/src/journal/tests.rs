@@ -141,6 +141,65 @@ fn test_critical_is_durable_on_return_routine_after_tick() {
 }
 
 #[test]
+fn test_deferred_criticals_share_one_sync_and_are_durable_after_commit() {
+    let fs = TestFilesystem::new();
+    let t0 = Instant::now();
+    let mut c = config();
+    c.segment_bytes = 1024 * 1024; // no roll in the middle of the group
+    let (mut j, _) = open(&fs, &c);
+    let deferred = |j: &mut Journal<TestFilesystem>| {
+        j.append_deferred(
+            Stream::Events,
+            Severity::Critical,
+            1_764_345_600_000_000,
+            |seq| payload(seq, 200),
+            t0,
+        )
+        .unwrap()
+    };
+    // Before a commit, deferred criticals are not durable: a crash may take them.
+    let lost = deferred(&mut j);
+    assert!(!lost.durable);
+    drop(j);
+    fs.crash(TailPersistence::Lost);
+    let (mut j, _) = open(&fs, &c);
+    assert!(
+        drain(&mut j, Stream::Events).is_empty(),
+        "{lost:?} was never committed"
+    );
+
+    // The first append of a group may store the ledger (a new block of sequence
+    // numbers) and create the segment (a directory sync): metadata, not records.
+    let mut group = vec![deferred(&mut j).seq];
+    let syncs = fs.syncs();
+    group.extend((0..15).map(|_| deferred(&mut j).seq));
+    assert!(group.iter().all(|s| *s > lost.seq));
+    assert_eq!(fs.syncs(), syncs, "nothing synced before the commit");
+    let high = j.commit().unwrap();
+    assert_eq!(high, *group.last().unwrap());
+    assert_eq!(fs.syncs(), syncs + 1, "one fdatasync for sixteen criticals");
+    assert_eq!(j.commit().unwrap(), high);
+    assert_eq!(
+        fs.syncs(),
+        syncs + 1,
+        "nothing left to sync: no second flush"
+    );
+    drop(j);
+    fs.crash(TailPersistence::Lost);
+    let (mut j, _) = open(&fs, &c);
+    assert_eq!(drain(&mut j, Stream::Events), group);
+
+    // Deferred records nobody commits are synced by a due tick, like routine ones.
+    let late = deferred(&mut j);
+    j.tick(t0 + c.commit_interval).unwrap();
+    drop(j);
+    fs.crash(TailPersistence::Lost);
+    let (mut j, _) = open(&fs, &c);
+    let got = drain(&mut j, Stream::Events);
+    assert_eq!(got.last(), Some(&late.seq));
+}
+
+#[test]
 fn test_rewind_sends_everything_unacked_again() {
     let fs = TestFilesystem::new();
     let now = Instant::now();
@@ -683,7 +742,10 @@ enum Op {
         positions: bool,
         severity: u8,
         len: u16,
+        /// Through `append_deferred`: durable only after a `Commit`.
+        deferred: bool,
     },
+    Commit,
     Tick {
         ms: u16,
     },
@@ -708,7 +770,8 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        6 => (any::<bool>(), 0u8..3, 0u16..3_000).prop_map(|(positions, severity, len)| Op::Append { positions, severity, len }),
+        6 => (any::<bool>(), 0u8..3, 0u16..3_000, any::<bool>()).prop_map(|(positions, severity, len, deferred)| Op::Append { positions, severity, len, deferred }),
+        2 => Just(Op::Commit),
         2 => (0u16..1_500).prop_map(|ms| Op::Tick { ms }),
         3 => (any::<bool>(), 1u8..20).prop_map(|(positions, max)| Op::Read { positions, max }),
         3 => any::<u8>().prop_map(|nth| Op::Ack { nth }),
@@ -741,8 +804,9 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
 
     /// After every crash and restart, every record whose append returned durable (or that
-    /// was flushed or group-committed) and is not acknowledged is present exactly once, in
-    /// order; nothing is invented; sequence numbers are never reused.
+    /// was flushed, or appended deferred and then covered by a commit that returned) and is
+    /// not acknowledged is present exactly once, in order; nothing is invented; sequence
+    /// numbers are never reused.
     #[test]
     fn prop_journal_matches_model_across_crashes(ops in proptest::collection::vec(op(), 1..120)) {
         check_model(ops, Duration::ZERO)?;
@@ -772,6 +836,7 @@ fn check_model(ops: Vec<Op>, window: Duration) -> std::result::Result<(), TestCa
                 positions,
                 severity,
                 len,
+                deferred,
             } => {
                 let stream = if positions {
                     Stream::Positions
@@ -780,7 +845,22 @@ fn check_model(ops: Vec<Op>, window: Duration) -> std::result::Result<(), TestCa
                 };
                 let sev =
                     [Severity::Critical, Severity::Warning, Severity::Info][usize::from(severity)];
-                let a = append(&mut j, stream, sev, usize::from(len), now).unwrap();
+                let a = if deferred {
+                    j.append_deferred(
+                        stream,
+                        sev,
+                        1_764_345_600_000_000,
+                        |seq| payload(seq, usize::from(len)),
+                        now,
+                    )
+                    .unwrap()
+                } else {
+                    append(&mut j, stream, sev, usize::from(len), now).unwrap()
+                };
+                prop_assert!(
+                    !(deferred && a.durable),
+                    "a deferred append reported durable"
+                );
                 prop_assert!(
                     a.seq > m.max_seq,
                     "seq {} reused (max {})",
@@ -890,6 +970,18 @@ fn check_model(ops: Vec<Op>, window: Duration) -> std::result::Result<(), TestCa
                     !j.resending(),
                     "the resend is complete once read and acknowledged"
                 );
+            }
+            Op::Commit => {
+                // Every record appended before a commit that returned is durable.
+                let high = j.commit().unwrap();
+                prop_assert!(
+                    high >= m.max_seq,
+                    "commit returned {} below {}",
+                    high,
+                    m.max_seq
+                );
+                let v: Vec<u64> = std::mem::take(&mut m.volatile).into_iter().collect();
+                m.durable.extend(v);
             }
             Op::Flush => {
                 j.flush().unwrap();

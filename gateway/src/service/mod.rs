@@ -8,9 +8,19 @@
 //! ```
 //!
 //! - Each source runs in its own task ([`source`]) and sends [`stage::Input`]s over its own
-//!   bounded queue. The stage task takes at most [`BURST`] inputs from each queue in turn,
-//!   so a flooded source cannot starve the others; what does not fit a queue is dropped
-//!   at the source, counted, and reported as `gateway.dropped` (reason `overload`).
+//!   bounded queue. The stage task takes at most [`BURST`] items from each queue in turn,
+//!   so a flooded source cannot starve the others; fixes that do not fit a queue are
+//!   dropped at the source, counted, and reported as `gateway.dropped` (reason
+//!   `overload`).
+//! - **Group commit, ACK after durable.** Each round of the stage task (up to [`BURST`]
+//!   items of every queue) files all the events it produced with deferred appends and
+//!   commits the journal once — one `fdatasync` for every alarm and report of the round,
+//!   from however many e-locks — when any of them is critical or a device waits for its
+//!   ACK; only then are the waiting devices' replies released
+//!   ([`source::Queued::Durable`]). So a device never deletes a report the journal could
+//!   still lose, and a critical event is durable before the uplink can read it. Rounds
+//!   with only routine events and no waiting device leave them to the journal's group
+//!   commit (the uplink's tick, within `journal.commit_interval`).
 //! - The stage task owns the [`stage::Stage`] (the corridor monitor,
 //!   [`monitor_stage::MonitorStage`]), passes it the wall clock, and files every event it produces in the
 //!   journal, then wakes the uplink. It beats a [`Health`] heartbeat at least once a
@@ -45,7 +55,7 @@ use ects_firmware::event::{
     DeviceRef, DropReason, Event, EventKind, GatewayDropped, GatewayStarted, Protocol, Severity,
 };
 use ects_firmware::text::Text;
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
 
 use crate::command::CommandHandler;
 use crate::config::{Config, Transport, is_gps};
@@ -56,7 +66,7 @@ use crate::journal::{Journal, JournalConfig, JournalError};
 use crate::seal_keys::SealKeys;
 use crate::uplink::{self, StopWhen, UplinkConfig, UplinkError};
 use notify::Notifier;
-use source::{Link, SourceStats};
+use source::{Link, Queued, SourceStats};
 pub use stage::{Input, PassThrough, Stage};
 use wire::SourceState;
 
@@ -165,7 +175,7 @@ pub fn pass_through(config: &Config) -> PassThrough {
 
 /// One source's queue, as the stage task sees it.
 struct Queue {
-    rx: mpsc::Receiver<Input>,
+    rx: mpsc::Receiver<Queued>,
     stats: Arc<SourceStats>,
     name: ects_firmware::event::SourceName,
 }
@@ -179,21 +189,43 @@ struct Sink {
 }
 
 impl Sink {
-    /// Files `events` in the journal and wakes the uplink; critical ones sound the panel.
-    fn file(&self, events: &mut Vec<Event>) {
-        if events.is_empty() {
+    /// Files `events` in the journal — the group commit: all of them deferred, then one
+    /// commit when any is critical or a device waits for an ACK (`durable`), all under
+    /// one lock so the uplink cannot read a record before it is durable. Then fires
+    /// `durable` (the devices' replies may go out) — or drops it if the commit failed —
+    /// and wakes the uplink; critical events sound the panel. Routine events without a
+    /// waiting device are committed by the journal's tick, within the commit interval.
+    fn file(&self, events: &mut Vec<Event>, durable: &mut Vec<oneshot::Sender<()>>) {
+        if events.is_empty() && durable.is_empty() {
             return;
         }
-        {
+        let committed = {
             let mut log = lock(&self.log);
+            let mut critical = false;
+            let now = Instant::now();
             for e in events.drain(..) {
                 if e.severity == Severity::Critical {
+                    critical = true;
                     self.panel.alarms.fetch_add(1, Ordering::Relaxed);
                 }
-                if let Err(err) = log.append(e, Instant::now()) {
+                if let Err(err) = log.append_deferred(e, now) {
                     tracing::error!(error = %err, "an event could not be journaled");
                 }
             }
+            if critical || !durable.is_empty() {
+                log.commit()
+                    .inspect_err(|e| tracing::error!(error = %e, "journal commit failed: events not yet durable, device replies withheld"))
+                    .is_ok()
+            } else {
+                true
+            }
+        };
+        if committed {
+            for d in durable.drain(..) {
+                let _ = d.send(()); // the device may have gone meanwhile
+            }
+        } else {
+            durable.clear();
         }
         self.wake_uplink.notify_one();
     }
@@ -246,6 +278,7 @@ async fn pipeline(
 ) {
     let panel = sink.panel.clone();
     let mut out = Vec::new();
+    let mut durable = Vec::new();
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_tick = Instant::now();
@@ -254,7 +287,11 @@ async fn pipeline(
         for q in &mut queues {
             for _ in 0..BURST {
                 match q.rx.try_recv() {
-                    Ok(input) => {
+                    Ok(Queued::Durable(d)) => {
+                        durable.push(d);
+                        busy = true;
+                    }
+                    Ok(Queued::Input(input)) => {
                         match &input {
                             Input::SourceLost { .. } => {
                                 panel.sources_lost.fetch_add(1, Ordering::Relaxed);
@@ -280,7 +317,7 @@ async fn pipeline(
             stage.tick(crate::wall_clock(), &mut out);
             last_tick = Instant::now();
         }
-        sink.file(&mut out);
+        sink.file(&mut out, &mut durable);
         stage.filed();
         health.beat();
         let stopping = *stop.borrow();
@@ -299,7 +336,7 @@ async fn pipeline(
     }
     stage.tick(crate::wall_clock(), &mut out);
     overload_reports(&queues, &mut out);
-    sink.file(&mut out);
+    sink.file(&mut out, &mut durable);
     stage.filed();
 }
 
@@ -425,7 +462,7 @@ pub async fn run_with(
         wake_uplink: wake_uplink.clone(),
         panel: panel_state.clone(),
     };
-    sink.file(&mut vec![started]);
+    sink.file(&mut vec![started], &mut Vec::new());
 
     let (uplink_stop, uplink_stop_rx) = watch::channel(StopWhen::Never);
     let mut uplink = tokio::spawn(uplink::run(
@@ -655,6 +692,49 @@ mod tests {
         assert_eq!(out[0].device.as_ref().unwrap().id.as_str(), "noisy");
     }
 
+    /// A fresh state directory and the configuration of a service with one TCP e-lock
+    /// source (`jt600`, returned: its port) and an uplink to a port where no broker is.
+    fn tcp_lock_service(name: &str) -> (PathBuf, Config, u16) {
+        let dir = std::env::temp_dir().join(format!("ects-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let free_port = || {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let (broker, device) = (free_port(), free_port());
+        let text = format!(
+            "[gateway]\nid = \"{name}\"\nstate_dir = \"{}\"\n[uplink]\nhost = \"127.0.0.1\"\nport = {broker}\n[[sources]]\nname = \"locks\"\nkind = \"tcp\"\nprotocol = \"jt600\"\nlisten = \"127.0.0.1:{device}\"\n",
+            dir.display()
+        );
+        let config = Config::from_toml(&format!("{name}.toml"), &text, None).unwrap();
+        (dir, config, device)
+    }
+
+    /// Runs the service on its own runtime thread until the returned sender fires.
+    fn spawn_service(
+        config: Config,
+        stage: Box<dyn Stage>,
+        notifier: Notifier,
+    ) -> (
+        tokio::sync::oneshot::Sender<()>,
+        std::thread::JoinHandle<Result<(), ServiceError>>,
+    ) {
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let service = std::thread::spawn(move || {
+            let commands = Box::new(crate::command::NoTripRegistry { why: "a test" });
+            runtime.block_on(run_with(config, stage, commands, notifier, async {
+                let _ = stop_rx.await;
+            }))
+        });
+        (stop_tx, service)
+    }
+
     /// A stage that blocks (as a journal write that never returns would) stops the
     /// watchdog pings; when it moves again, they resume.
     #[test]
@@ -676,38 +756,15 @@ mod tests {
             fn tick(&mut self, _: ects_firmware::time::Timestamp, _: &mut Vec<Event>) {}
         }
 
-        let dir = std::env::temp_dir().join(format!("ects-stuck-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let free_port = || {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap().port()
-        };
-        let (broker, device) = (free_port(), free_port());
-        let text = format!(
-            "[gateway]\nid = \"stuck\"\nstate_dir = \"{}\"\n[uplink]\nhost = \"127.0.0.1\"\nport = {broker}\n[[sources]]\nname = \"locks\"\nkind = \"tcp\"\nprotocol = \"jt600\"\nlisten = \"127.0.0.1:{device}\"\n",
-            dir.display()
-        );
-        let config = Config::from_toml("stuck.toml", &text, None).unwrap();
+        let (dir, config, device) = tcp_lock_service("stuck");
         let sock = dir.join("notify.sock");
         let rx = UnixDatagram::bind(&sock).unwrap();
         rx.set_read_timeout(Some(Duration::from_millis(100)))
             .unwrap();
         let notifier = Notifier::new(sock.to_str(), Some("1000000"), None, 0);
         let blocked = Arc::new(AtomicBool::new(false));
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
         let stage = Box::new(Stuck(blocked.clone()));
-        let service = std::thread::spawn(move || {
-            let commands = Box::new(crate::command::NoTripRegistry { why: "a test" });
-            runtime.block_on(run_with(config, stage, commands, notifier, async {
-                let _ = stop_rx.await;
-            }))
-        });
+        let (stop_tx, service) = spawn_service(config, stage, notifier);
         let messages = |for_: Duration| {
             let until = Instant::now() + for_;
             let mut got = Vec::new();
@@ -750,6 +807,95 @@ mod tests {
         let after = messages(Duration::from_secs(6));
         assert!(after.iter().any(|m| m == "WATCHDOG=1"), "{after:?}");
 
+        let _ = stop_tx.send(());
+        service.join().unwrap().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A device's ACK comes back only once the events of its report are in the journal:
+    /// a stage that takes 400 ms over each seal report delays the ACK, and when the ACK
+    /// arrives the journal files already hold the report's event — a routine position
+    /// report and a critical shock alarm alike. (With the ACK written at decode time, it
+    /// would arrive while the stage still sleeps and the journal lacks the event.)
+    #[test]
+    fn test_a_device_is_acknowledged_only_after_its_event_is_journaled() {
+        use std::io::{Read, Write};
+
+        const DELAY: Duration = Duration::from_millis(400);
+        struct Slow(PassThrough);
+        impl Stage for Slow {
+            fn on_input(
+                &mut self,
+                input: Input,
+                now: ects_firmware::time::Timestamp,
+                out: &mut Vec<Event>,
+            ) {
+                if matches!(input, Input::Seal { .. }) {
+                    std::thread::sleep(DELAY);
+                }
+                self.0.on_input(input, now, out);
+            }
+            fn tick(&mut self, now: ects_firmware::time::Timestamp, out: &mut Vec<Event>) {
+                self.0.tick(now, out);
+            }
+        }
+
+        let (dir, config, device) = tcp_lock_service("ack-order");
+        let stage = Box::new(Slow(pass_through(&config)));
+        let (stop_tx, service) = spawn_service(config, stage, Notifier::new(None, None, None, 0));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut conn = loop {
+            match std::net::TcpStream::connect(("127.0.0.1", device)) {
+                Ok(c) => break c,
+                Err(e) => {
+                    assert!(Instant::now() < deadline, "the source never listened: {e}");
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+        };
+        conn.set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let journaled = |device: &str| {
+            let mut found = false;
+            crate::journal::inspect::inspect(
+                &ProductionFilesystem,
+                &dir.join("journal"),
+                |r, _| {
+                    let v: serde_json::Value =
+                        serde_json::from_slice(&r.payload).unwrap_or_default();
+                    found |= v["device"]["id"] == device;
+                },
+            )
+            .unwrap();
+            found
+        };
+        let shock: Vec<u8> = {
+            let text = include_str!("../../../firmware/tests/data/seal-frames/jt600.txt");
+            let hex = text.lines().nth(3).unwrap().trim();
+            (0..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+                .collect()
+        };
+        let position_report = b"(3301210003,U06,1,040812,185302,T,22.564025,N,113.242329,E,5,152,9,32%,0000000000011,10133,5173,22,100,1,300,100,10)".to_vec();
+        for (frame, ack, id) in [
+            (position_report, &b"(S20)"[..], "3301210003"),
+            (shock, &b"(P35)"[..], "8043396604"),
+        ] {
+            assert!(!journaled(id));
+            let sent = Instant::now();
+            conn.write_all(&frame).unwrap();
+            let mut got = vec![0u8; ack.len()];
+            conn.read_exact(&mut got).unwrap();
+            let waited = sent.elapsed();
+            // Checked at once, before anything else can happen in the journal.
+            assert!(journaled(id), "ACK for {id} before its event was journaled");
+            assert_eq!(got, ack);
+            assert!(
+                waited >= DELAY,
+                "the ACK did not wait for the stage: {waited:?}"
+            );
+        }
         let _ = stop_tx.send(());
         service.join().unwrap().unwrap();
         let _ = std::fs::remove_dir_all(&dir);

@@ -11,13 +11,27 @@
 //!   native seal counters are shared by the source), writes the replies back on the
 //!   connection, and closes connections idle for [`IDLE`].
 //!
+//! **A device is acknowledged only for what is durable.** A seal frame's reply (the ACK
+//! after which the device deletes its copy) is written only once the events the stage
+//! made of everything the stream delivered up to that frame are `fdatasync`ed in the
+//! journal, critical and routine alike: after the inputs of a read, the session queues an
+//! [`Queued::Durable`] marker and waits; the stage task fires it after the journal commit
+//! that covers every input queued before it (each queue is FIFO, so a marker also covers
+//! earlier inputs of the same source, such as the original of a resend). If the commit
+//! fails the marker is dropped and no reply goes out: the device keeps its report and
+//! resends. Replies go out in stream order; a session reads on while at most
+//! [`MAX_WAITING_REPLIES`] of them wait, then waits for the oldest.
+//!
 //! Invariants: every buffer is bounded (a read buffer of [`READ_BUF`] bytes and the
-//! decoder's framers); data inputs never wait for room in the queue — when it is full
-//! the input is dropped and counted in [`SourceStats`] (reported as `gateway.dropped`,
-//! reason `overload`), so a flooded source cannot stall its own device's replies nor
-//! slow down the others; losses and returns do wait for room (they are rare and must not
-//! be lost). Every task ends when the stop signal flips.
+//! decoder's framers). Inputs that no reply vouches for (GPS fixes, spoofed native frames)
+//! never wait for room in the queue — when it is full they are dropped and counted in
+//! [`SourceStats`] (reported as `gateway.dropped`, reason `overload`), so a flooded source
+//! cannot slow down the others. Inputs of a read that produced a reply, the marker, and
+//! losses and returns wait for room instead (dropping what the ACK vouches for would lose
+//! it: the device deletes its copy): a flooded e-lock source slows down only its own
+//! streams. Every task ends when the stop signal flips.
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -26,7 +40,7 @@ use std::time::Instant;
 use ects_firmware::event::Protocol;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, Semaphore, mpsc, watch};
+use tokio::sync::{Notify, Semaphore, mpsc, oneshot, watch};
 use tokio_serial::SerialPortBuilderExt;
 
 use super::stage::{Input, SourceName};
@@ -38,6 +52,8 @@ pub const RETRY: std::time::Duration = std::time::Duration::from_millis(250);
 pub const IDLE: std::time::Duration = std::time::Duration::from_secs(600);
 /// Bytes read at a time.
 pub const READ_BUF: usize = 4096;
+/// Replies one session keeps waiting for their journal commit while it reads on.
+pub const MAX_WAITING_REPLIES: usize = 8;
 /// Longest a reply write may take before the link is considered gone.
 const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -50,6 +66,19 @@ pub struct SourceStats {
     pub overload_alarm: AtomicBool,
 }
 
+/// What a source queues for the stage task.
+// Unboxed like `Input` itself (see there): the queue's bound limits what the size costs.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum Queued {
+    /// A decoded input (or a loss or return of the source).
+    Input(Input),
+    /// A device reply waiting for everything queued before it to be durable: the stage
+    /// task sends on it after the journal commit that covers those inputs' events, and
+    /// drops it (no reply goes out) if that commit failed.
+    Durable(oneshot::Sender<()>),
+}
+
 /// What a source task needs from the service.
 #[derive(Debug, Clone)]
 pub struct Link {
@@ -58,7 +87,7 @@ pub struct Link {
     /// Its protocol.
     pub protocol: Protocol,
     /// Its queue towards the pipeline.
-    pub tx: mpsc::Sender<Input>,
+    pub tx: mpsc::Sender<Queued>,
     /// Its overload counters.
     pub stats: Arc<SourceStats>,
     /// Wakes the pipeline.
@@ -80,7 +109,9 @@ impl Link {
             return;
         }
         for input in out.inputs.drain(..) {
-            if let Err(mpsc::error::TrySendError::Full(input)) = self.tx.try_send(input) {
+            if let Err(mpsc::error::TrySendError::Full(Queued::Input(input))) =
+                self.tx.try_send(Queued::Input(input))
+            {
                 self.stats.overload.fetch_add(1, Ordering::Relaxed);
                 if matches!(&input, Input::Seal { report, .. } if report.is_event()) {
                     self.stats.overload_alarm.store(true, Ordering::Relaxed);
@@ -90,13 +121,39 @@ impl Link {
         self.wake.notify_one();
     }
 
+    /// Queues `item`, waiting for room. `false` if the service stops first (or the stage
+    /// task is gone): the item is not queued.
+    async fn queue(&mut self, item: Queued) -> bool {
+        let tx = self.tx.clone();
+        let sent = tokio::select! {
+            r = tx.send(item) => r.is_ok(),
+            _ = self.stop.wait_for(|s| *s) => false,
+        };
+        if sent {
+            self.wake.notify_one();
+        }
+        sent
+    }
+
+    /// Queues the inputs of a read that produced a reply, waiting for room, then the
+    /// marker that follows them. Returns what fires once they (and everything the source
+    /// queued before) are durable — or closes if the commit failed; `None` when the
+    /// service stops first (or the stage task is gone).
+    async fn deliver_durably(&mut self, out: &mut Output) -> Option<oneshot::Receiver<()>> {
+        for input in std::mem::take(&mut out.inputs) {
+            if !self.queue(Queued::Input(input)).await {
+                return None;
+            }
+        }
+        let (durable, committed) = oneshot::channel();
+        self.queue(Queued::Durable(durable))
+            .await
+            .then_some(committed)
+    }
+
     /// Queues a loss or return, waiting for room (unless the service stops).
     pub(crate) async fn control(&mut self, input: Input) {
-        let tx = self.tx.clone();
-        tokio::select! {
-            _ = tx.send(input) => self.wake.notify_one(),
-            _ = self.stop.wait_for(|s| *s) => {}
-        }
+        self.queue(Queued::Input(input)).await;
     }
 
     fn stopping(&self) -> bool {
@@ -118,8 +175,19 @@ enum End {
     Gone(String),
 }
 
+/// What a session does next.
+enum Step {
+    Stop,
+    /// The oldest waiting reply's commit is done (`true`) or failed.
+    Committed(bool),
+    Read(Result<std::io::Result<usize>, tokio::time::error::Elapsed>),
+}
+
 /// Reads, decodes, replies and delivers until the stream ends, stays silent for `idle`
 /// (TCP only: a serial seal reader may rightly be silent for hours), or the service stops.
+/// Replies wait for their commit in order, at most [`MAX_WAITING_REPLIES`] at a time; the
+/// session reads on meanwhile, so a device that sends without waiting for each ACK gets
+/// its reports grouped into fewer commits.
 async fn session<S>(
     stream: &mut S,
     decoder: &mut WireDecoder,
@@ -134,27 +202,53 @@ where
     let mut buf = vec![0u8; READ_BUF];
     let mut out = Output::default();
     let mut stop = link.stop.clone();
+    // Replies (in stream order) and what fires when what they acknowledge is durable.
+    let mut waiting: VecDeque<(Vec<u8>, oneshot::Receiver<()>)> = VecDeque::new();
     loop {
-        let read = tokio::select! {
-            r = tokio::time::timeout(idle, stream.read(&mut buf)) => r,
-            _ = stop.wait_for(|s| *s) => return End::Stopped,
+        let step = tokio::select! {
+            biased;
+            _ = stop.wait_for(|s| *s) => Step::Stop,
+            c = async {
+                match waiting.front_mut() {
+                    Some((_, committed)) => committed.await.is_ok(),
+                    None => std::future::pending().await,
+                }
+            }, if !waiting.is_empty() => Step::Committed(c),
+            r = tokio::time::timeout(idle, stream.read(&mut buf)),
+                if waiting.len() < MAX_WAITING_REPLIES => Step::Read(r),
         };
-        let n = match read {
-            Err(_) => return End::Gone(format!("idle for {} s", idle.as_secs())),
-            Ok(Ok(0)) => return End::Gone("end of file".into()),
-            Ok(Ok(n)) => n,
-            Ok(Err(e)) => return End::Gone(e.to_string()),
+        let n = match step {
+            Step::Stop => return End::Stopped,
+            Step::Committed(ok) => {
+                let Some((reply, _)) = waiting.pop_front() else {
+                    continue;
+                };
+                if !ok {
+                    tracing::warn!(source = %link.name, "events not durable: reply withheld (the device will resend)");
+                    continue;
+                }
+                match tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(&reply)).await {
+                    Ok(Ok(())) => continue,
+                    Ok(Err(e)) => return End::Gone(format!("writing a reply: {e}")),
+                    Err(_) => return End::Gone("a reply write timed out".into()),
+                }
+            }
+            Step::Read(Err(_)) => return End::Gone(format!("idle for {} s", idle.as_secs())),
+            Step::Read(Ok(Ok(0))) => return End::Gone("end of file".into()),
+            Step::Read(Ok(Ok(n))) => n,
+            Step::Read(Ok(Err(e))) => return End::Gone(e.to_string()),
         };
         decoder.feed(buf.get(..n).unwrap_or(&[]), &mut out);
-        if !out.reply.is_empty() {
-            let reply = std::mem::take(&mut out.reply);
-            match tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(&reply)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => return End::Gone(format!("writing a reply: {e}")),
-                Err(_) => return End::Gone("a reply write timed out".into()),
-            }
+        if out.reply.is_empty() {
+            link.deliver(&mut out);
+            continue;
         }
-        link.deliver(&mut out);
+        // The reply is an ACK: it goes out only once what it acknowledges is durable.
+        let reply = std::mem::take(&mut out.reply);
+        match link.deliver_durably(&mut out).await {
+            Some(committed) => waiting.push_back((reply, committed)),
+            None => return End::Stopped,
+        }
     }
 }
 
@@ -292,13 +386,11 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn test_a_full_queue_drops_and_counts_without_waiting() {
-        let (tx, mut rx) = mpsc::channel(1);
-        let (_stop_tx, stop) = watch::channel(false);
-        let name = SourceName::new("locks").unwrap();
+    fn link(queue: usize) -> (Link, mpsc::Receiver<Queued>, watch::Sender<bool>) {
+        let (tx, rx) = mpsc::channel(queue);
+        let (stop_tx, stop) = watch::channel(false);
         let link = Link {
-            name: name.clone(),
+            name: SourceName::new("locks").unwrap(),
             protocol: Protocol::Jt600,
             tx,
             stats: Arc::new(SourceStats::default()),
@@ -306,6 +398,11 @@ mod tests {
             stop,
             state: SourceState::new(&crate::seal_keys::SealKeys::default()).unwrap(),
         };
+        (link, rx, stop_tx)
+    }
+
+    /// Three cut alarms of one read, as the decoder hands them over.
+    fn alarms(link: &Link) -> Output {
         let mut report = SealReport::new(
             Protocol::Jt600,
             Text::new("1").unwrap(),
@@ -315,10 +412,112 @@ mod tests {
         let mut out = Output::default();
         for _ in 0..3 {
             out.inputs.push(Input::Seal {
-                source: name.clone(),
+                source: link.name.clone(),
                 report: report.clone(),
             });
         }
+        out
+    }
+
+    /// Inputs an ACK vouches for wait for room (none is dropped), then the marker follows
+    /// them; it fires when the stage task commits and closes when the commit failed. A
+    /// stop while waiting for room gives up.
+    #[tokio::test]
+    async fn test_acknowledged_inputs_wait_for_room_then_the_marker_follows() {
+        for outcome in ["committed", "commit failed", "stopping"] {
+            let (mut link, mut rx, stop) = link(1);
+            let mut out = alarms(&link);
+            let stats = link.stats.clone();
+            let delivering = tokio::spawn(async move {
+                let committed = link.deliver_durably(&mut out).await?;
+                Some(committed.await.is_ok())
+            });
+            assert!(matches!(
+                rx.recv().await,
+                Some(Queued::Input(Input::Seal { .. }))
+            ));
+            if outcome == "stopping" {
+                stop.send(true).unwrap();
+                assert_eq!(delivering.await.unwrap(), None);
+                continue;
+            }
+            for _ in 0..2 {
+                assert!(matches!(
+                    rx.recv().await,
+                    Some(Queued::Input(Input::Seal { .. }))
+                ));
+            }
+            let Some(Queued::Durable(durable)) = rx.recv().await else {
+                panic!("no marker after the inputs")
+            };
+            if outcome == "committed" {
+                durable.send(()).unwrap();
+            } else {
+                drop(durable);
+            }
+            let committed = delivering.await.unwrap();
+            assert_eq!(committed, Some(outcome == "committed"), "{outcome}");
+            assert_eq!(stats.overload.load(Ordering::Relaxed), 0, "nothing dropped");
+        }
+    }
+
+    /// A session reads on while replies wait for their commits, and writes each reply
+    /// only after its own commit and every earlier one: a later commit does not release
+    /// an earlier reply, and a failed commit withholds its reply only.
+    #[tokio::test]
+    async fn test_replies_go_out_after_their_commit_in_stream_order() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        let (mut link, mut rx, _stop) = link(8);
+        let (mut device, mut gateway) = tokio::io::duplex(4096);
+        let mut decoder = link.decoder().unwrap();
+        let session =
+            tokio::spawn(async move { session(&mut gateway, &mut decoder, &mut link, None).await });
+        let frame = |id: &str| {
+            format!(
+                "({id},U06,1,040812,185302,T,22.564025,N,113.242329,E,5,152,9,32%,0000000000011,10133,5173,22,100,1,300,100,10)"
+            )
+        };
+        // Three reports, each read on its own; each gets a marker.
+        let mut markers = Vec::new();
+        for id in ["3301210001", "3301210002", "3301210003"] {
+            device.write_all(frame(id).as_bytes()).await.unwrap();
+            assert!(matches!(rx.recv().await, Some(Queued::Input(_))));
+            let Some(Queued::Durable(d)) = rx.recv().await else {
+                panic!("no marker for {id}")
+            };
+            markers.push(d);
+        }
+        let third = markers.pop().unwrap();
+        let second = markers.pop().unwrap();
+        let first = markers.pop().unwrap();
+        async fn nothing(device: &mut tokio::io::DuplexStream) -> bool {
+            let mut byte = [0u8; 1];
+            let wait = std::time::Duration::from_millis(100);
+            tokio::time::timeout(wait, device.read(&mut byte))
+                .await
+                .is_err()
+        }
+        // The second commit alone releases nothing: the first reply still waits.
+        second.send(()).unwrap();
+        assert!(nothing(&mut device).await, "a reply before its commit");
+        // The first commit fails: its reply is withheld, the second goes out.
+        drop(first);
+        let mut ack = [0u8; 5];
+        device.read_exact(&mut ack).await.unwrap();
+        assert_eq!(&ack, b"(S20)");
+        assert!(nothing(&mut device).await, "the failed one was sent");
+        third.send(()).unwrap();
+        device.read_exact(&mut ack).await.unwrap();
+        assert_eq!(&ack, b"(S20)");
+        drop(device);
+        assert!(matches!(session.await.unwrap(), End::Gone(_)));
+    }
+
+    #[test]
+    fn test_a_full_queue_drops_and_counts_without_waiting() {
+        let (link, mut rx, _stop) = link(1);
+        let mut out = alarms(&link);
         link.deliver(&mut out);
         assert!(out.inputs.is_empty());
         assert_eq!(link.stats.overload.load(Ordering::Relaxed), 2);

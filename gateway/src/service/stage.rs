@@ -17,7 +17,8 @@
 //! - A stage only pushes to `out`; it never blocks or does I/O. Events it pushes are
 //!   journaled in that order.
 //! - Seal reports arrive already de-duplicated (devices resend until acknowledged) and
-//!   already acknowledged to the device.
+//!   not yet acknowledged: the device gets its ACK after the events the stage pushes in
+//!   the same round are durable in the journal (see [`super::source`]).
 
 use std::collections::HashMap;
 
@@ -47,7 +48,8 @@ pub enum Input {
         /// The merged navigation solution.
         fix: Fix,
     },
-    /// A seal or e-lock report, new (not a resend) and already acknowledged.
+    /// A seal or e-lock report, new (not a resend); acknowledged once its events are
+    /// durable.
     Seal {
         /// The source it came from.
         source: SourceName,

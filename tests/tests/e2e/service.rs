@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ects_e2e::{Mosquitto, Pty, Subscriber, bin, journal_dump, repo_root, scratch};
+use ects_e2e::{
+    Mosquitto, Pty, Subscriber, bin, journal_dump, journal_records, repo_root, scratch,
+};
 use serde_json::Value;
 
 /// A JT701 binary report with a shock alarm (Traccar's tests, `seal-frames/jt600.txt`
@@ -508,6 +510,99 @@ fn test_flooded_port_does_not_starve_a_seal_alarm() {
     assert!(pinged);
     drop(flood);
     let _ = std::fs::remove_file(&notify_path);
+}
+
+/// (e) Sixteen e-locks report a cut cable (`seal.tampered`) at the same moment, each on its own connection
+/// and waiting for its ACK (group commit in the real process): every one is acknowledged,
+/// and a kill (SIGKILL) right after the last ACK loses none of them — each alarm is in
+/// the journal exactly once. (A kill keeps the page cache: that the ACK waits for the
+/// `fdatasync` is shown by the service's unit test with a slow stage and the journal's
+/// crash-model tests.)
+#[test]
+fn test_concurrent_e_lock_alarms_are_journaled_before_their_acks() {
+    use ects_tools::sim::{LatLon, LockState, SimFix, Sky, teratrack_frame};
+
+    const LOCKS: usize = 16;
+    let tcp_port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    // No broker: nothing is acknowledged upstream, every record stays in the journal.
+    let no_broker = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let sources = format!(
+        "[[sources]]\nname = \"locks\"\nkind = \"tcp\"\nprotocol = \"teratrack\"\nlisten = \"127.0.0.1:{tcp_port}\"\nmax_connections = {LOCKS}\n"
+    );
+    let mut gw = Gateway::start("e", no_broker, &sources, &[]);
+    let deadline = Instant::now() + LONG;
+    while std::net::TcpStream::connect(("127.0.0.1", tcp_port)).is_err() {
+        assert!(Instant::now() < deadline, "never listened:\n{}", gw.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let fix = SimFix {
+        t: 1_795_860_000,
+        position: LatLon {
+            lat: 0.6346,
+            lon: 34.2759,
+        },
+        along_m: 0.0,
+        speed_mps: 0.0,
+        course_deg: 0.0,
+        sky: Sky::Clear,
+    };
+    let devices: Vec<String> = (0..LOCKS)
+        .map(|i| format!("{:012}", 700_000_000_000u64 + i as u64))
+        .collect();
+    let start = std::sync::Arc::new(std::sync::Barrier::new(LOCKS));
+    let locks: Vec<_> = devices
+        .iter()
+        .map(|device| {
+            let frame = teratrack_frame(device, 1, &fix, LockState::Cut) + "\n";
+            let start = start.clone();
+            std::thread::spawn(move || {
+                let mut conn = std::net::TcpStream::connect(("127.0.0.1", tcp_port)).unwrap();
+                conn.set_read_timeout(Some(LONG)).unwrap();
+                start.wait();
+                conn.write_all(frame.as_bytes()).unwrap();
+                let mut ack = [0u8; 4];
+                conn.read_exact(&mut ack).map(|()| ack.to_vec())
+            })
+        })
+        .collect();
+    for (device, lock) in devices.iter().zip(locks) {
+        let ack = lock.join().unwrap();
+        assert_eq!(
+            ack.as_deref().ok(),
+            Some(&b"{01}"[..]),
+            "{device}: {ack:?}\n{}",
+            gw.log()
+        );
+    }
+    // Crash at once: what the devices were told is accepted must already be on disk.
+    let mut child = gw.child.take().unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let cuts: Vec<String> = journal_records(&gw.journal())
+        .into_iter()
+        .filter(|r| r["payload"]["type"] == "seal.tampered")
+        .inspect(|r| assert_eq!(r["severity"], "critical"))
+        .filter_map(|r| r["payload"]["device"]["id"].as_str().map(str::to_owned))
+        .collect();
+    let unique: BTreeSet<&String> = cuts.iter().collect();
+    assert_eq!(
+        unique.len(),
+        cuts.len(),
+        "an alarm journaled twice: {cuts:?}"
+    );
+    for device in &devices {
+        assert!(
+            cuts.contains(device),
+            "{device}'s acknowledged cut was lost: {cuts:?}\n{}",
+            gw.log()
+        );
+    }
 }
 
 /// `check-config`: the examples pass; broken files exit 2 with file, key and expectation.
