@@ -81,8 +81,10 @@ impl<W: Write, FS: Filesystem> Emitter<'_, W, FS> {
     fn emit(&mut self, event: Event) -> Result<(), DemoError> {
         self.log.append(event, Instant::now())?;
         let journal = self.log.journal();
-        let mut records = journal.next_batch(Stream::Events, usize::MAX)?;
-        records.extend(journal.next_batch(Stream::Positions, usize::MAX)?);
+        let mut records = Vec::new();
+        for stream in Stream::ALL {
+            records.extend(journal.next_batch(stream, usize::MAX)?);
+        }
         records.sort_by_key(|r| r.seq);
         for r in records {
             if r.payload.starts_with(&CBOR_MAGIC) {

@@ -134,8 +134,8 @@ pub fn run(cmd: JournalCommand, out: &mut impl Write) -> anyhow::Result<ExitCode
             match &ins.ledger {
                 LedgerState::Valid(l) => writeln!(
                     out,
-                    "  ledger:          valid; acknowledged up to events {} / positions {}; {} dropped in its life",
-                    l.events_acked, l.positions_acked, l.dropped_total
+                    "  ledger:          valid; acknowledged up to critical {} / events {} / positions {}; {} dropped in its life",
+                    l.critical_acked, l.events_acked, l.positions_acked, l.dropped_total
                 )?,
                 LedgerState::Missing => {
                     writeln!(out, "  ledger:          none (nothing acknowledged yet)")?
@@ -310,7 +310,7 @@ pub fn run(cmd: JournalCommand, out: &mut impl Write) -> anyhow::Result<ExitCode
             for n in 0..count {
                 let now = Instant::now();
                 let (stream, severity) = if n % every == 0 {
-                    (Stream::Events, Severity::Critical)
+                    (Stream::Critical, Severity::Critical)
                 } else {
                     (Stream::Positions, Severity::Info)
                 };

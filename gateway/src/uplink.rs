@@ -9,8 +9,9 @@
 //!   the order rumqttc reports the publishes going out).
 //! - After every (re)connect the journal's cursors are rewound: everything not yet
 //!   acknowledged is published again (the event id lets central de-duplicate).
-//! - The events stream is always drained before positions, so a fresh critical alarm never
-//!   waits behind a backlog of positions.
+//! - The critical stream is drained first, then the other events, then positions, so a
+//!   fresh critical alarm never waits behind a backlog (only behind the records already in
+//!   flight, at most `window`).
 //! - Reconnects back off exponentially with jitter (rumqttc retries as fast as it is polled).
 //! - The retained status topic carries a Last Will (`offline`), a birth (`online`) after
 //!   each connect, a periodic health report, and an explicit `offline` on shutdown (a clean
@@ -348,9 +349,14 @@ impl<FS: Filesystem> Link<FS> {
             let batch = {
                 let mut log = lock(&self.log);
                 let j = log.journal();
-                let mut batch = j.next_batch(Stream::Events, want)?;
-                if batch.is_empty() {
-                    batch = j.next_batch(Stream::Positions, want)?;
+                // Critical events first, then other events, then positions: a fresh alarm
+                // never waits behind a backlog of lesser events.
+                let mut batch = Vec::new();
+                for stream in Stream::ALL {
+                    batch = j.next_batch(stream, want)?;
+                    if !batch.is_empty() {
+                        break;
+                    }
                 }
                 batch
             };

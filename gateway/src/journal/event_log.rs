@@ -41,6 +41,7 @@ pub struct EventLog<FS: Filesystem> {
 pub fn stream_of(event: &Event) -> Stream {
     match event.kind {
         EventKind::Position(_) => Stream::Positions,
+        _ if event.severity == Severity::Critical => Stream::Critical,
         _ => Stream::Events,
     }
 }
@@ -223,6 +224,35 @@ mod tests {
         assert_eq!(v["id"], format!("ke-malaba-01:{}", b.seq));
         let v: serde_json::Value = serde_json::from_slice(&pos[0].payload).unwrap();
         assert_eq!(v["id"], format!("ke-malaba-01:{}", a.seq));
+    }
+
+    #[test]
+    fn test_a_fresh_critical_event_goes_before_a_backlog_of_lesser_ones() {
+        let mut l = log(64);
+        let now = Instant::now();
+        let t = Timestamp::from_unix_seconds(1_764_345_600);
+        // An outage left a backlog of warnings and positions…
+        for _ in 0..500 {
+            let lesser = Event::new(EventKind::GpsRestored(GpsRestored { outage_s: 3 }), t);
+            l.append(lesser, now).unwrap();
+            let pos = Event::new(EventKind::Position(PositionReport { buffered: false }), t);
+            l.append(pos, now).unwrap();
+        }
+        // …then a seal is cut.
+        let mut cut = Event::new(EventKind::GpsRestored(GpsRestored { outage_s: 3 }), t);
+        cut.severity = Severity::Critical;
+        let cut = l.append(cut, now).unwrap();
+        // The uplink reads the streams in `Stream::ALL` order: the cut comes first.
+        let first = Stream::ALL
+            .into_iter()
+            .find_map(|s| {
+                let b = l.journal().next_batch(s, 64).unwrap();
+                (!b.is_empty()).then_some(b)
+            })
+            .unwrap();
+        assert_eq!(first.len(), 1);
+        assert_eq!(first[0].seq, cut.seq);
+        assert_eq!(l.journal().backlog(), (501, 500));
     }
 
     #[test]

@@ -81,8 +81,8 @@ pub fn inspect<FS: Filesystem>(
 ) -> Result<Inspection> {
     let ledger = Ledger::load(fs, dir);
     let acked = match &ledger {
-        LedgerState::Valid(l) => (l.events_acked, l.positions_acked),
-        _ => (0, 0),
+        LedgerState::Valid(l) => *l,
+        _ => Ledger::default(),
     };
     let mut names = fs.list(dir).map_err(io_err(dir))?;
     names.sort();
@@ -110,17 +110,14 @@ pub fn inspect<FS: Filesystem>(
         let len = fs.len(&path).map_err(io_err(&path))?;
         let bytes = fs.read_at(&path, 0, len as usize).map_err(io_err(&path))?;
         let s = scan(&bytes);
-        let ack_point = match stream {
-            Stream::Events => acked.0,
-            Stream::Positions => acked.1,
-        };
+        let ack_point = acked.acked(stream);
         for (_, r) in &s.records {
             let is_acked = r.seq <= ack_point;
             if is_acked {
                 out.acknowledged_kept += 1;
             } else {
                 match stream {
-                    Stream::Events => out.backlog.0 += 1,
+                    Stream::Events | Stream::Critical => out.backlog.0 += 1,
                     Stream::Positions => out.backlog.1 += 1,
                 }
                 out.oldest_unacked_us = Some(

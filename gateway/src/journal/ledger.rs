@@ -3,13 +3,14 @@
 //! ```text
 //!  offset  size  field
 //!  0       4     magic            "ECL1"
-//!  4       4     version          u32 LE, 1
+//!  4       4     version          u32 LE, 2 (1: without critical_acked, read as 0)
 //!  8       8     seq_reserved     u64 LE: no sequence number below this was ever handed out
 //!                                 by an earlier run; a new run starts at or above it
 //!  16      8     events_acked     u64 LE: every Events record with seq ≤ this is acknowledged
 //!  24      8     positions_acked  u64 LE: the same for Positions
 //!  32      8     dropped_total    u64 LE: events dropped over the journal's life
-//!  40      4     crc              CRC-32C of bytes 0..40
+//!  40      8     critical_acked   u64 LE: the same for Critical (version 2 only)
+//!  48      4     crc              CRC-32C of all bytes before it (40 in version 1)
 //! ```
 //!
 //! Written as `ledger.tmp` (synced), renamed over `ledger`, then the directory is synced:
@@ -24,7 +25,9 @@ pub const LEDGER: &str = "ledger";
 /// File name of the ledger being replaced.
 pub const LEDGER_TMP: &str = "ledger.tmp";
 const MAGIC: [u8; 4] = *b"ECL1";
-const LEN: usize = 44;
+const LEN: usize = 52;
+/// Length of a version-1 ledger (read, never written).
+const LEN_V1: usize = 44;
 const CRC: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
 
 /// The ledger's contents.
@@ -38,6 +41,8 @@ pub struct Ledger {
     pub positions_acked: u64,
     /// Events dropped over the journal's life.
     pub dropped_total: u64,
+    /// Ack point of the Critical stream.
+    pub critical_acked: u64,
 }
 
 /// What was found where the ledger should be.
@@ -56,23 +61,29 @@ impl Ledger {
     pub fn encode(&self) -> [u8; LEN] {
         let mut b = [0u8; LEN];
         b[0..4].copy_from_slice(&MAGIC);
-        b[4..8].copy_from_slice(&1u32.to_le_bytes());
+        b[4..8].copy_from_slice(&2u32.to_le_bytes());
         b[8..16].copy_from_slice(&self.seq_reserved.to_le_bytes());
         b[16..24].copy_from_slice(&self.events_acked.to_le_bytes());
         b[24..32].copy_from_slice(&self.positions_acked.to_le_bytes());
         b[32..40].copy_from_slice(&self.dropped_total.to_le_bytes());
-        let crc = CRC.checksum(&b[..40]);
-        b[40..44].copy_from_slice(&crc.to_le_bytes());
+        b[40..48].copy_from_slice(&self.critical_acked.to_le_bytes());
+        let crc = CRC.checksum(&b[..48]);
+        b[48..52].copy_from_slice(&crc.to_le_bytes());
         b
     }
 
-    /// Decodes `bytes`; `None` if they are not a valid version-1 ledger.
+    /// Decodes `bytes`; `None` if they are not a valid version-2 (or version-1) ledger.
     pub fn decode(bytes: &[u8]) -> Option<Ledger> {
-        if bytes.len() != LEN || bytes[0..4] != MAGIC || bytes[4..8] != 1u32.to_le_bytes() {
+        let body = match (bytes.len(), bytes.get(4..8)?) {
+            (LEN, v) if v == 2u32.to_le_bytes() => LEN - 4,
+            (LEN_V1, v) if v == 1u32.to_le_bytes() => LEN_V1 - 4,
+            _ => return None,
+        };
+        if bytes[0..4] != MAGIC {
             return None;
         }
-        let crc = u32::from_le_bytes(bytes[40..44].try_into().ok()?);
-        if CRC.checksum(&bytes[..40]) != crc {
+        let crc = u32::from_le_bytes(bytes[body..body + 4].try_into().ok()?);
+        if CRC.checksum(&bytes[..body]) != crc {
             return None;
         }
         let u64_at = |at: usize| bytes[at..at + 8].try_into().ok().map(u64::from_le_bytes);
@@ -81,7 +92,26 @@ impl Ledger {
             events_acked: u64_at(16)?,
             positions_acked: u64_at(24)?,
             dropped_total: u64_at(32)?,
+            critical_acked: if body > 40 { u64_at(40)? } else { 0 },
         })
+    }
+
+    /// The ack point of `stream`.
+    pub fn acked(&self, stream: super::Stream) -> u64 {
+        match stream {
+            super::Stream::Critical => self.critical_acked,
+            super::Stream::Events => self.events_acked,
+            super::Stream::Positions => self.positions_acked,
+        }
+    }
+
+    /// Sets the ack point of `stream`.
+    pub fn set_acked(&mut self, stream: super::Stream, acked: u64) {
+        match stream {
+            super::Stream::Critical => self.critical_acked = acked,
+            super::Stream::Events => self.events_acked = acked,
+            super::Stream::Positions => self.positions_acked = acked,
+        }
     }
 
     /// Reads the ledger in `dir`.
@@ -118,6 +148,7 @@ mod tests {
             events_acked: 17,
             positions_acked: 12,
             dropped_total: 3,
+            critical_acked: 21,
         };
         let b = l.encode();
         assert_eq!(Ledger::decode(&b), Some(l));
@@ -126,7 +157,32 @@ mod tests {
             d[i] ^= 0x04;
             assert_eq!(Ledger::decode(&d), None, "byte {i}");
         }
-        assert_eq!(Ledger::decode(&b[..43]), None);
+        assert_eq!(Ledger::decode(&b[..LEN - 1]), None);
+        assert_eq!(Ledger::decode(&b[..LEN_V1]), None);
+    }
+
+    #[test]
+    fn test_a_version_1_ledger_is_read_with_no_critical_ack_point() {
+        // Written by the journal before critical events had a stream of their own.
+        let mut v1 = [0u8; LEN_V1];
+        v1[0..4].copy_from_slice(&MAGIC);
+        v1[4..8].copy_from_slice(&1u32.to_le_bytes());
+        v1[8..16].copy_from_slice(&4096u64.to_le_bytes());
+        v1[16..24].copy_from_slice(&17u64.to_le_bytes());
+        v1[24..32].copy_from_slice(&12u64.to_le_bytes());
+        v1[32..40].copy_from_slice(&3u64.to_le_bytes());
+        let crc = CRC.checksum(&v1[..40]);
+        v1[40..44].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(
+            Ledger::decode(&v1),
+            Some(Ledger {
+                seq_reserved: 4096,
+                events_acked: 17,
+                positions_acked: 12,
+                dropped_total: 3,
+                critical_acked: 0,
+            })
+        );
     }
 
     #[test]

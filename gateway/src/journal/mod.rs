@@ -19,8 +19,10 @@
 //!   [`Journal::tick`] like routine ones. [`Journal::next_batch`] reads what is written
 //!   but not yet synced, so a reader must not run between the deferred appends and their
 //!   commit (the service holds one lock over both).
-//! - **Two streams.** `position` events go to their own segments ([`Stream::Positions`]),
-//!   everything else to [`Stream::Events`]. The full-disk policy evicts whole position
+//! - **Three streams.** `position` events go to their own segments ([`Stream::Positions`]),
+//!   critical events to theirs ([`Stream::Critical`], read first by the uplink so that a
+//!   fresh alarm never waits behind a backlog), everything else to [`Stream::Events`]. Each
+//!   has its own cursor and ack point. The full-disk policy evicts whole position
 //!   segments, oldest first, and never an alarm while any position remains; when only
 //!   events are left and the journal is full, positions are refused (and counted) and so,
 //!   as the last resort, are new events — an event already accepted is never evicted.
@@ -46,7 +48,7 @@
 //! <dir>/ledger                                          see ledger.rs
 //! <dir>/events-<first seq:020>.open                     the segment being written
 //! <dir>/events-<first:020>-<last:020>-<count:010>.seg   sealed segments
-//! <dir>/positions-…                                     the same for positions
+//! <dir>/positions-…, <dir>/critical-…                  the same for positions, critical
 //! <dir>/*.corrupt                                       files moved aside by recovery
 //! segment = record*                                     see record.rs
 //! ```
@@ -179,7 +181,7 @@ pub struct Recovery {
 /// A snapshot for health reports and `journal stat`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stats {
-    /// Unacknowledged records per stream: (events, positions).
+    /// Unacknowledged records: (events, critical ones included; positions).
     pub backlog: (u64, u64),
     /// Receive time (µs) of the oldest unacknowledged record, if any.
     pub oldest_unacked_us: Option<i64>,
@@ -191,6 +193,8 @@ pub struct Stats {
     pub next_seq: u64,
     /// Ack points: (events, positions).
     pub acked: (u64, u64),
+    /// Ack point of the critical events.
+    pub critical_acked: u64,
     /// Events dropped over the journal's life (persisted).
     pub dropped_total: u64,
     /// Positions are being refused: the journal is full of events.
@@ -398,7 +402,8 @@ impl<F> StreamState<F> {
 pub struct Journal<FS: Filesystem = ProductionFilesystem> {
     fs: FS,
     config: JournalConfig,
-    streams: [StreamState<FS::File>; 2],
+    /// Indexed by [`index`]: events, positions, critical.
+    streams: [StreamState<FS::File>; 3],
     next_seq: u64,
     ledger: Ledger,
     ledger_dirty: bool,
@@ -423,6 +428,7 @@ const fn index(stream: Stream) -> usize {
     match stream {
         Stream::Events => 0,
         Stream::Positions => 1,
+        Stream::Critical => 2,
     }
 }
 
@@ -454,6 +460,7 @@ impl<FS: Filesystem> Journal<FS> {
             streams: [
                 StreamState::new(Stream::Events),
                 StreamState::new(Stream::Positions),
+                StreamState::new(Stream::Critical),
             ],
             next_seq: 1,
             ledger: Ledger::default(),
@@ -503,8 +510,9 @@ impl<FS: Filesystem> Journal<FS> {
             // number handed out (and perhaps published) before the damage is reused.
             journal.next_seq = max_seen + 1 + SEQ_RESERVATION;
         }
-        journal.ledger.events_acked = journal.streams[0].acked;
-        journal.ledger.positions_acked = journal.streams[1].acked;
+        for st in &journal.streams {
+            journal.ledger.set_acked(st.stream, st.acked);
+        }
         recovery.backlog = journal.streams.iter().map(|s| s.unacked).sum();
         journal.fs.sync_dir(&dir).map_err(io_err(&dir))?;
         Ok((journal, recovery))
@@ -533,10 +541,7 @@ impl<FS: Filesystem> Journal<FS> {
         let i = index(stream);
         let mut segs: Vec<Segment> = self.streams[i].segments.drain(..).collect();
         segs.sort_by_key(|s| (s.first_seq, s.sealed));
-        let acked_in_ledger = match stream {
-            Stream::Events => self.ledger.events_acked,
-            Stream::Positions => self.ledger.positions_acked,
-        };
+        let acked_in_ledger = self.ledger.acked(stream);
         let mut kept: VecDeque<Segment> = VecDeque::new();
         let last_index = segs.len().saturating_sub(1);
         for (n, mut seg) in segs.into_iter().enumerate() {
@@ -785,7 +790,7 @@ impl<FS: Filesystem> Journal<FS> {
                     }
                     self.refusing_positions = true;
                 }
-                Stream::Events => {
+                Stream::Events | Stream::Critical => {
                     tracing::error!(severity = %severity, "journal full of unacknowledged events: refusing an event");
                 }
             }
@@ -1005,7 +1010,7 @@ impl<FS: Filesystem> Journal<FS> {
         let can = match (n, writing) {
             (0, _) => false,
             (1, Stream::Positions) => false, // only the segment being written
-            (1, Stream::Events) => {
+            (1, Stream::Events | Stream::Critical) => {
                 self.seal(Stream::Positions)?;
                 self.streams[p]
                     .segments
@@ -1356,7 +1361,7 @@ impl<FS: Filesystem> Journal<FS> {
     /// Acknowledges one record (the broker's PUBACK for it). Unknown or already
     /// acknowledged sequence numbers are ignored.
     pub fn ack(&mut self, seq: u64) {
-        for i in 0..2 {
+        for i in 0..self.streams.len() {
             let st = &mut self.streams[i];
             if let Ok(pos) = st.inflight.binary_search_by_key(&seq, |f| f.seq) {
                 st.inflight[pos].acked = true;
@@ -1391,10 +1396,7 @@ impl<FS: Filesystem> Journal<FS> {
             st.expired = st.acked;
         }
         let (stream, acked) = (st.stream, st.acked);
-        match stream {
-            Stream::Events => self.ledger.events_acked = acked,
-            Stream::Positions => self.ledger.positions_acked = acked,
-        }
+        self.ledger.set_acked(stream, acked);
         self.mark_ledger_dirty();
         if let Err(e) = self.reclaim(stream) {
             tracing::warn!(error = %e, "journal space not reclaimed yet");
@@ -1615,9 +1617,13 @@ impl<FS: Filesystem> Journal<FS> {
         self.next_seq
     }
 
-    /// Unacknowledged records per stream: (events, positions). Cheap: no I/O.
+    /// Unacknowledged records: (events, critical ones included; positions). Cheap: no I/O.
     pub fn backlog(&self) -> (u64, u64) {
-        (self.streams[0].unacked, self.streams[1].unacked)
+        (
+            self.streams[index(Stream::Events)].unacked
+                + self.streams[index(Stream::Critical)].unacked,
+            self.streams[index(Stream::Positions)].unacked,
+        )
     }
 
     /// A snapshot of the journal's state.
@@ -1632,7 +1638,11 @@ impl<FS: Filesystem> Journal<FS> {
             bytes: self.streams.iter().map(StreamState::bytes).sum(),
             segments: self.streams.iter().map(|s| s.segments.len()).sum(),
             next_seq: self.next_seq,
-            acked: (self.streams[0].acked, self.streams[1].acked),
+            acked: (
+                self.streams[index(Stream::Events)].acked,
+                self.streams[index(Stream::Positions)].acked,
+            ),
+            critical_acked: self.streams[index(Stream::Critical)].acked,
             dropped_total: self.ledger.dropped_total,
             refusing_positions: self.refusing_positions || self.disk_full,
             bytes_written: self.bytes_written,

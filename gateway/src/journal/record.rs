@@ -29,22 +29,27 @@ pub const MAGIC: [u8; 4] = *b"ECJ1";
 const CRC: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
 
 /// Which log a record lives in. Positions are kept apart from everything else so that the
-/// full-disk policy can evict whole segments of positions without touching alarms.
+/// full-disk policy can evict whole segments of positions without touching alarms; critical
+/// events are kept apart so that they are delivered before any backlog of other events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Stream {
-    /// Every event except `position`: alarms, trip lifecycle, health. Never evicted.
+    /// `critical` events (seal cut, route deviation, jamming…): delivered first. Never
+    /// evicted.
+    Critical,
+    /// Every other event except `position`: warnings, trip lifecycle, health. Never evicted.
     Events,
     /// Routine `position` events: evicted oldest-first when the journal is full.
     Positions,
 }
 
 impl Stream {
-    /// Both streams, in drain priority order.
-    pub const ALL: [Stream; 2] = [Stream::Events, Stream::Positions];
+    /// Every stream, in drain priority order.
+    pub const ALL: [Stream; 3] = [Stream::Critical, Stream::Events, Stream::Positions];
 
     /// Prefix of this stream's segment file names.
     pub const fn prefix(self) -> &'static str {
         match self {
+            Stream::Critical => "critical",
             Stream::Events => "events",
             Stream::Positions => "positions",
         }
@@ -53,6 +58,7 @@ impl Stream {
     /// What one record of the stream is, for messages: `position` or `event`.
     pub const fn noun(self) -> &'static str {
         match self {
+            Stream::Critical => "critical event",
             Stream::Events => "event",
             Stream::Positions => "position",
         }
@@ -62,6 +68,7 @@ impl Stream {
         match self {
             Stream::Events => 0,
             Stream::Positions => 1,
+            Stream::Critical => 2,
         }
     }
 
@@ -69,6 +76,7 @@ impl Stream {
         match code {
             0 => Some(Stream::Events),
             1 => Some(Stream::Positions),
+            2 => Some(Stream::Critical),
             _ => None,
         }
     }

@@ -750,7 +750,8 @@ enum Op {
         ms: u16,
     },
     Read {
-        positions: bool,
+        /// Index into `Stream::ALL`.
+        stream: u8,
         max: u8,
     },
     Ack {
@@ -773,7 +774,7 @@ fn op() -> impl Strategy<Value = Op> {
         6 => (any::<bool>(), 0u8..3, 0u16..3_000, any::<bool>()).prop_map(|(positions, severity, len, deferred)| Op::Append { positions, severity, len, deferred }),
         2 => Just(Op::Commit),
         2 => (0u16..1_500).prop_map(|ms| Op::Tick { ms }),
-        3 => (any::<bool>(), 1u8..20).prop_map(|(positions, max)| Op::Read { positions, max }),
+        3 => (0u8..3, 1u8..20).prop_map(|(stream, max)| Op::Read { stream, max }),
         3 => any::<u8>().prop_map(|nth| Op::Ack { nth }),
         1 => Just(Op::Rewind),
         1 => (0u16..2_000).prop_map(|back_ms| Op::Resend { back_ms }),
@@ -838,10 +839,11 @@ fn check_model(ops: Vec<Op>, window: Duration) -> std::result::Result<(), TestCa
                 len,
                 deferred,
             } => {
-                let stream = if positions {
-                    Stream::Positions
-                } else {
-                    Stream::Events
+                // Critical events in their own stream, as the event log files them.
+                let stream = match (positions, severity) {
+                    (true, _) => Stream::Positions,
+                    (false, 0) => Stream::Critical,
+                    (false, _) => Stream::Events,
                 };
                 let sev =
                     [Severity::Critical, Severity::Warning, Severity::Info][usize::from(severity)];
@@ -894,12 +896,8 @@ fn check_model(ops: Vec<Op>, window: Duration) -> std::result::Result<(), TestCa
                     last_tick_synced = now;
                 }
             }
-            Op::Read { positions, max } => {
-                let stream = if positions {
-                    Stream::Positions
-                } else {
-                    Stream::Events
-                };
+            Op::Read { stream, max } => {
+                let stream = Stream::ALL[usize::from(stream) % Stream::ALL.len()];
                 let batch = j.next_batch(stream, usize::from(max)).unwrap();
                 let fl = m.inflight.entry(stream).or_default();
                 for r in batch {

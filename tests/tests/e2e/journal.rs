@@ -85,7 +85,7 @@ fn sigkill_at_random_moments_loses_nothing_durable() {
         let on_disk = journal_dump(&dir);
         let events: Vec<u64> = on_disk
             .iter()
-            .filter(|(s, _)| s == "events")
+            .filter(|(s, _)| s == "critical")
             .map(|(_, q)| *q)
             .collect();
         assert!(
@@ -198,7 +198,7 @@ fn disk_full_on_a_real_tmpfs_evicts_positions_then_refuses_and_never_loses_a_dur
         echo "--- verify"
         "$GW" journal verify --dir "$DIR"
         echo "--- dump"
-        "$GW" journal dump --dir "$DIR" | grep '"stream":"events"' | sed 's/.*"seq":\([0-9]*\).*/\1/'
+        "$GW" journal dump --dir "$DIR" | grep '"stream":"critical"' | sed 's/.*"seq":\([0-9]*\).*/\1/'
         "#,
     );
     let (run1, rest) = out.split_once("--- run 2").unwrap();
