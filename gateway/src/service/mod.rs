@@ -338,6 +338,7 @@ async fn pipeline(
     overload_reports(&queues, &mut out);
     sink.file(&mut out, &mut durable);
     stage.filed();
+    stage.stopped();
 }
 
 /// The panel task: LED, buzzer and tamper switch every [`crate::gpio::PERIOD`]; an

@@ -12,19 +12,25 @@
 //!   changed) and `geometry.json` (the corridor and zone ids the trips' indices refer
 //!   to). Each is written to a temporary file and renamed over the old one; then one
 //!   `syncfs` makes the whole batch durable and the directory is synced (one flush per
-//!   save, not one per trip: a border post has thousands of trips). A reboot in the middle of a transit resumes a deviation in progress
-//!   or a running dwell timer instead of starting over.
+//!   save, not one per trip: a border post has thousands of trips). The writing happens on
+//!   a thread of its own ([`Saver`]): the stage only serializes what changed, so the
+//!   pipeline — and the devices' ACKs waiting on it — never waits for the SD card. A reboot
+//!   in the middle of a transit resumes a deviation in progress or a running dwell timer
+//!   instead of starting over.
 //!
 //! Invariants:
 //! - The state is saved *after* the events that changed it are journaled
 //!   ([`Stage::filed`]): a crash in between repeats an alarm after restart, it never loses
 //!   one. States that changed without an alarm (positions, stop anchors) are saved at
-//!   least every [`SAVE_INTERVAL`].
+//!   least every [`SAVE_INTERVAL`], and all of them at a clean stop.
+//! - Saves, and the deletions of retired trips, reach the disk in the order they were
+//!   taken (one queue, one thread).
 //! - Saved trips are re-pointed by corridor and zone id to the geometry configured at
 //!   start; a trip whose corridor, origin or destination is gone is not resumed (logged),
 //!   and configured trips not resumed are armed.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -55,13 +61,121 @@ pub struct MonitorState {
     monitor: Mutex<GatewayMonitor>,
     /// `<state_dir>/trips`.
     dir: PathBuf,
-    /// The geometry ids last written.
+    /// The geometry ids last handed to the saver.
     saved_ids: Mutex<Option<GeometryIds>>,
-    /// Central's geometry updates last written.
+    /// Central's geometry updates last handed to the saver.
     saved_updates: Mutex<Vec<GeometryUpdate>>,
+    /// The saver thread's queue and handle (see [`Saver`]).
+    saver: Mutex<Option<Saver>>,
+    /// Set when a write failed: the next save writes everything again.
+    save_failed: Arc<AtomicBool>,
 
     /// Events raised by commands, filed by the stage at its next call.
     outbox: Mutex<Outbox>,
+}
+
+/// What the saver thread does, in the order it is asked.
+enum Job {
+    /// Files to write (each to a temporary name, renamed over the old one), in order,
+    /// then one `syncfs` and a directory sync.
+    Write(Vec<(PathBuf, Vec<u8>)>),
+    /// Files to delete (retired trips), then a directory sync.
+    Remove(Vec<PathBuf>),
+    /// Answer once everything asked before is done.
+    Flush(std::sync::mpsc::SyncSender<()>),
+}
+
+impl Job {
+    /// Does the job (on the saver thread, or inline when there is none).
+    fn run(self, dir: &Path, failed: &AtomicBool) {
+        match self {
+            Job::Write(files) => {
+                if let Err(e) = write_files(dir, &files) {
+                    tracing::error!(dir = %dir.display(), "trip state not saved (retried): {e}");
+                    failed.store(true, AtomicOrdering::SeqCst);
+                }
+            }
+            Job::Remove(paths) => {
+                for path in &paths {
+                    match std::fs::remove_file(path) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => {
+                            tracing::warn!(file = %path.display(), "retired trip's state not deleted: {e}")
+                        }
+                    }
+                }
+                if let Err(e) = std::fs::File::open(dir).and_then(|d| d.sync_all()) {
+                    tracing::warn!(dir = %dir.display(), "trip directory not synced: {e}");
+                }
+            }
+            Job::Flush(done) => {
+                let _ = done.send(());
+            }
+        }
+    }
+}
+
+/// The thread that writes trip state, so that the pipeline (and with it the devices' ACKs)
+/// does not wait for the disk: the stage serializes what changed under the monitor lock and
+/// hands the bytes over; the writes and the flush happen here, in the order asked. One
+/// thread, one queue: a trip's file cannot be written after its retirement deleted it.
+struct Saver {
+    queue: std::sync::mpsc::SyncSender<Job>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Saver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Saver")
+    }
+}
+
+impl Saver {
+    fn start(dir: PathBuf, failed: Arc<AtomicBool>) -> std::io::Result<Saver> {
+        // A few batches may wait; beyond that the stage waits (backpressure, not memory).
+        let (queue, jobs) = std::sync::mpsc::sync_channel::<Job>(4);
+        let thread = std::thread::Builder::new()
+            .name("trip-saver".into())
+            .spawn(move || {
+                for job in jobs {
+                    job.run(&dir, &failed);
+                }
+            })?;
+        Ok(Saver { queue, thread })
+    }
+}
+
+/// Writes `files` in order (the caller orders updates, ids, trips), then makes them durable.
+fn write_files(dir: &Path, files: &[(PathBuf, Vec<u8>)]) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for (path, bytes) in files {
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, bytes)?;
+        std::fs::rename(&tmp, path)?;
+    }
+    sync_all(dir)
+}
+
+/// `value` as JSON (the saved types always serialize; an empty file would be skipped as
+/// unreadable at start, never misread).
+fn json(value: &impl serde::Serialize) -> Vec<u8> {
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+impl Drop for MonitorState {
+    fn drop(&mut self) {
+        // Everything handed over is written before the state is gone.
+        let saver = self
+            .saver
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(saver) = saver {
+            drop(saver.queue);
+            let _ = saver.thread.join();
+        }
+    }
 }
 
 /// What commands leave for the stage.
@@ -141,11 +255,17 @@ impl MonitorState {
                 tracing::error!("a configured trip could not be armed: {e}");
             }
         }
+        let save_failed = Arc::new(AtomicBool::new(false));
+        let saver = Saver::start(dir.clone(), save_failed.clone())
+            .inspect_err(|e| tracing::error!("no trip-saver thread, saving inline: {e}"))
+            .ok();
         let state = Arc::new(MonitorState {
             monitor: Mutex::new(monitor),
             dir,
             saved_ids: Mutex::new(None),
             saved_updates: Mutex::new(Vec::new()),
+            saver: Mutex::new(saver),
+            save_failed,
 
             outbox: Mutex::new(Outbox {
                 events,
@@ -173,11 +293,22 @@ impl MonitorState {
     }
 
     fn write(&self, trips: bool) {
+        // The saver's lock first and until the batch is queued: batches reach the queue in
+        // the order they were taken (ids written by one never overwrite newer ones).
+        let saver = lock(&self.saver);
         let mut monitor = lock(&self.monitor);
-        let ids = monitor.geometry_ids();
         let mut saved_ids = lock(&self.saved_ids);
-        let new_ids = saved_ids.as_ref() != Some(&ids);
         let mut saved_updates = lock(&self.saved_updates);
+        if self.save_failed.swap(false, AtomicOrdering::SeqCst) {
+            // A write failed: write everything again.
+            *saved_ids = None;
+            saved_updates.clear();
+            for i in 0..monitor.trip_count() {
+                monitor.mark_dirty(i);
+            }
+        }
+        let ids = monitor.geometry_ids();
+        let new_ids = saved_ids.as_ref() != Some(&ids);
         let new_updates = saved_updates.as_slice() != monitor.geometry_updates();
         let dirty = if trips {
             monitor.take_dirty()
@@ -187,43 +318,53 @@ impl MonitorState {
         if dirty.is_empty() && !new_ids && !new_updates {
             return;
         }
-        if let Err(e) = std::fs::create_dir_all(&self.dir) {
-            tracing::error!(dir = %self.dir.display(), "trip state not saved: {e}");
-        }
-        // Updates before ids: ids that include an added zone must find it again.
+        // In this order: updates before ids (ids that include an added zone must find it
+        // again), ids before trips (a saved trip never refers to an index the saved ids do
+        // not have).
+        let mut files = Vec::with_capacity(dirty.len() + 2);
         if new_updates {
-            match write_atomically(&self.dir.join(UPDATES_FILE), &monitor.geometry_updates()) {
-                Ok(()) => *saved_updates = monitor.geometry_updates().to_vec(),
-                Err(e) => {
-                    tracing::error!(dir = %self.dir.display(), "geometry updates not saved: {e}")
-                }
-            }
+            files.push((
+                self.dir.join(UPDATES_FILE),
+                json(&monitor.geometry_updates()),
+            ));
+            *saved_updates = monitor.geometry_updates().to_vec();
         }
         if new_ids {
-            match write_atomically(&self.dir.join(GEOMETRY_FILE), &ids) {
-                Ok(()) => *saved_ids = Some(ids),
-                Err(e) => {
-                    tracing::error!(dir = %self.dir.display(), "trip geometry ids not saved: {e}");
-                    for i in dirty {
-                        monitor.mark_dirty(i);
-                    }
-                    return;
-                }
-            }
+            files.push((self.dir.join(GEOMETRY_FILE), json(&ids)));
+            *saved_ids = Some(ids);
         }
         for &i in &dirty {
-            let Some((declaration, saved)) = monitor.saved_trip(i) else {
-                continue;
-            };
-            let path = self.dir.join(format!("{}.json", hex(declaration)));
-            if let Err(e) = write_atomically(&path, &saved) {
-                tracing::error!(file = %path.display(), "trip state not saved: {e}");
-                monitor.mark_dirty(i);
+            if let Some((declaration, saved)) = monitor.saved_trip(i) {
+                let path = self.dir.join(format!("{}.json", hex(declaration)));
+                files.push((path, json(&saved)));
             }
         }
-        if let Err(e) = sync_all(&self.dir) {
-            tracing::error!(dir = %self.dir.display(), "trip state not synced: {e}");
-        }
+        drop((monitor, saved_ids, saved_updates));
+        self.submit_with(saver, Job::Write(files));
+    }
+
+    /// Hands `job` to the saver thread (or does it here if there is none).
+    fn submit(&self, job: Job) {
+        self.submit_with(lock(&self.saver), job);
+    }
+
+    fn submit_with(&self, saver: MutexGuard<'_, Option<Saver>>, job: Job) {
+        let job = match saver.as_ref() {
+            Some(s) => match s.queue.send(job) {
+                Ok(()) => return,
+                Err(std::sync::mpsc::SendError(job)) => job,
+            },
+            None => job,
+        };
+        drop(saver);
+        job.run(&self.dir, &self.save_failed);
+    }
+
+    /// Waits until everything handed to the saver is on disk (shutdown, tests).
+    pub fn flush(&self) {
+        let (done, wait) = std::sync::mpsc::sync_channel(1);
+        self.submit(Job::Flush(done));
+        let _ = wait.recv();
     }
 
     /// Trips armed or disarmed.
@@ -238,19 +379,13 @@ impl MonitorState {
         if retired.is_empty() {
             return;
         }
-        for declaration in &retired {
-            let path = self.dir.join(format!("{}.json", hex(declaration)));
-            match std::fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => {
-                    tracing::warn!(file = %path.display(), "retired trip's state not deleted: {e}")
-                }
-            }
-        }
-        if let Err(e) = std::fs::File::open(&self.dir).and_then(|d| d.sync_all()) {
-            tracing::warn!(dir = %self.dir.display(), "trip directory not synced: {e}");
-        }
+        // Through the saver's queue: after any write of these trips already handed over.
+        self.submit(Job::Remove(
+            retired
+                .iter()
+                .map(|d| self.dir.join(format!("{}.json", hex(d))))
+                .collect(),
+        ));
         tracing::info!(
             trips = retired.len(),
             "disarmed trips retired (kept for [monitor] keep_disarmed_h)"
@@ -294,17 +429,6 @@ fn read_saved(dir: &Path) -> std::io::Result<Option<(GeometryIds, Vec<SavedTrip>
         }
     }
     Ok(Some((ids, trips)))
-}
-
-/// Writes `value` to a temporary file and renames it over `path`; the caller makes it
-/// durable (`syncfs`, directory sync).
-fn write_atomically(path: &Path, value: &impl serde::Serialize) -> std::io::Result<()> {
-    use std::io::Write;
-    let tmp = path.with_extension("json.tmp");
-    let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
-    serde_json::to_writer(&mut f, value)?;
-    f.flush()?;
-    std::fs::rename(&tmp, path)
 }
 
 /// `syncfs` of the filesystem holding `dir` (the files just renamed into it), then a sync
@@ -414,6 +538,14 @@ impl Stage for MonitorStage {
             self.changed_since = None;
         }
     }
+
+    fn stopped(&mut self) {
+        // A clean stop keeps every trip's latest state, not only its last alarm's.
+        self.state.save();
+        self.state.flush();
+        self.alarm_unsaved = false;
+        self.changed_since = None;
+    }
 }
 
 /// Central's commands applied to the monitor (see the module docs).
@@ -488,6 +620,7 @@ mod tests {
         assert_eq!(monitor.geometry_ids().zones.len(), 3);
         assert!(monitor.has_trip("D/1"));
         drop(monitor);
+        drop(again); // its saver finishes first
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -514,6 +647,7 @@ mod tests {
         let mut out = Vec::new();
         stage.tick(t, &mut out);
         stage.filed();
+        state.flush(); // the saver thread writes
         let files = |d: &Path| std::fs::read_dir(d.join(STATE_DIR)).unwrap().count();
         assert_eq!(files(&dir), 3, "two trips and the geometry ids");
         assert_eq!(state.trip_count(), 2);
@@ -521,11 +655,13 @@ mod tests {
         stage.retired_at = None;
         stage.tick(t + Span::from_secs(25 * 3600), &mut out);
         assert_eq!(state.trip_count(), 1);
+        state.flush();
         assert_eq!(files(&dir), 2);
         drop((commands, stage, state));
         let again = MonitorState::open(settings(), &dir, t);
         assert_eq!(again.trip_count(), 1);
         assert!(lock(&again.monitor).has_trip("D2"));
+        drop(again);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
