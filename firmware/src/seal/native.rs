@@ -598,6 +598,27 @@ impl<const N: usize> Verifier<N> {
         Ok(())
     }
 
+    /// Puts back the last accepted counter of `seal` (`None`: none accepted yet), undoing a
+    /// [`Verifier::verify`] whose new counter could not be made durable: the report is not
+    /// acknowledged, and the device's resend of it must then be accepted, not taken for a
+    /// replay.
+    ///
+    /// # Errors
+    /// [`NativeError::UnknownKey`] if the seal is not provisioned.
+    pub fn restore_last_counter(
+        &mut self,
+        seal: u64,
+        counter: Option<u32>,
+    ) -> Result<(), NativeError> {
+        let e = self
+            .seals
+            .iter_mut()
+            .find(|e| e.seal == seal)
+            .ok_or(NativeError::UnknownKey { seal })?;
+        e.last = counter;
+        Ok(())
+    }
+
     /// Verifies a report frame and, if it is authentic and fresh, decodes it and builds
     /// the signed acknowledgement.
     ///

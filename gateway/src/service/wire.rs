@@ -10,7 +10,8 @@
 //! is still a replay). With a counters file ([`SourceState::with_counters`]) the native
 //! counters also survive a restart: they are written (synced) after every accepted report,
 //! before its acknowledgement goes back, and read at start — a frame recorded before a
-//! reboot is still a replay after it.
+//! reboot is still a replay after it. When they cannot be written, the report is not
+//! acknowledged and its counter is put back, so the device's resend is accepted.
 //!
 //! Invariants:
 //! - Memory is bounded per decoder whatever the bytes: fixed framer buffers, at most
@@ -125,9 +126,12 @@ impl SourceState {
         Ok(Arc::new(state))
     }
 
-    /// Writes the native counters (temporary file, sync, rename, directory sync).
-    fn save_counters(&self, verifier: &Verifier<MAX_SEALS>) {
-        let Some(path) = &self.counters else { return };
+    /// Writes the native counters (temporary file, sync, rename, directory sync). Returns
+    /// whether they are durable (true without a counters file).
+    fn save_counters(&self, verifier: &Verifier<MAX_SEALS>) -> bool {
+        let Some(path) = &self.counters else {
+            return true;
+        };
         let map: std::collections::BTreeMap<String, u32> = self
             .seals
             .iter()
@@ -145,9 +149,10 @@ impl SourceState {
             }
             Ok(())
         })();
-        if let Err(e) = result {
-            tracing::error!(file = %path.display(), "native seal counters not saved: {e}");
+        if let Err(e) = &result {
+            tracing::error!(file = %path.display(), "native seal counters not saved; report not acknowledged: {e}");
         }
+        result.is_ok()
     }
 }
 
@@ -281,10 +286,24 @@ impl WireDecoder {
                     Err(_) => Err(()),
                     Ok(frame) => {
                         let mut verifier = locked(&self.shared.verifier);
+                        let seal = native::Frame::new_checked(frame).ok().and_then(|f| {
+                            f.payload()
+                                .get(..8)
+                                .and_then(|b| b.try_into().ok())
+                                .map(u64::from_be_bytes)
+                        });
+                        let before = seal.map(|s| verifier.last_counter(s));
                         match verifier.verify(frame) {
-                            Ok(d) => {
-                                // Durable before the acknowledgement goes back.
-                                self.shared.save_counters(&verifier);
+                            Ok(mut d) => {
+                                // Durable before the acknowledgement goes back. If it cannot
+                                // be, no ACK, and the counter is put back so that the
+                                // device's resend is accepted (not taken for a replay).
+                                if !self.shared.save_counters(&verifier) {
+                                    if let (Some(s), Some(b)) = (seal, before) {
+                                        let _ = verifier.restore_last_counter(s, b);
+                                    }
+                                    d.reply = None;
+                                }
                                 Ok(d)
                             }
                             // Forged, replayed or unknown: a `seal.spoofed` report, no reply.
@@ -455,6 +474,42 @@ mod tests {
         std::fs::write(&path, "not json").unwrap();
         let e = SourceState::with_counters(&keys, path.clone()).unwrap_err();
         assert!(e.contains("not a counters file"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn test_no_ack_when_the_counters_cannot_be_saved_and_the_resend_is_accepted() {
+        let (frame, keys) = native_vector();
+        let dir = std::env::temp_dir().join(format!("ects-counters-fail-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let state = SourceState::with_counters(&keys, dir.join("native-seals.json")).unwrap();
+        // Then the counters' directory becomes a file: every save fails (even as root).
+        std::fs::remove_dir_all(&dir).unwrap();
+        std::fs::write(&dir, "in the way").unwrap();
+        let mut d = WireDecoder::new(name(), Protocol::Native, state.clone()).unwrap();
+        let mut out = Output::default();
+        d.feed(&frame, &mut out);
+        assert_eq!(out.inputs.len(), 1, "the report itself is real");
+        assert!(
+            out.reply.is_empty(),
+            "no ACK for a counter that is not durable"
+        );
+        // The disk is back; the device sends the report again: accepted (not a replay),
+        // acknowledged now, and not a second input.
+        std::fs::remove_file(&dir).unwrap();
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut again = Output::default();
+        d.feed(&frame, &mut again);
+        assert!(
+            again.reply.starts_with(&[0xec, 0x75, 0x01, 0x81]),
+            "{again:?}"
+        );
+        assert!(again.inputs.is_empty(), "de-duplicated");
+        assert_eq!(
+            std::fs::read_to_string(dir.join("native-seals.json")).unwrap(),
+            r#"{"0042000000001234":7}"#
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
