@@ -46,6 +46,9 @@ use crate::monitor::{GatewayMonitor, GeometryIds, GeometryUpdate, MonitorSetting
 /// crash costs at most this much of progress or stop-anchor state (alarm states are saved
 /// at once).
 pub const SAVE_INTERVAL: Duration = Duration::from_secs(120);
+/// Trip files handed to the saver at a time: with the saver's queue of 4, at most ~5 such
+/// parts (a few MB) wait in memory.
+const SAVE_CHUNK: usize = 256;
 /// How often disarmed trips are looked at for retirement.
 const RETIRE_INTERVAL: Duration = Duration::from_secs(60);
 /// The trip-state directory in the state directory.
@@ -68,17 +71,34 @@ pub struct MonitorState {
     /// The saver thread's queue and handle (see [`Saver`]).
     saver: Mutex<Option<Saver>>,
     /// Set when a write failed: the next save writes everything again.
-    save_failed: Arc<AtomicBool>,
+    save_failed: Arc<SaveFailure>,
+    /// Number of the last batch handed to the saver.
+    batches: std::sync::atomic::AtomicU64,
 
     /// Events raised by commands, filed by the stage at its next call.
     outbox: Mutex<Outbox>,
 }
 
+/// A failed save, shared by the stage and the saver.
+#[derive(Debug, Default)]
+struct SaveFailure {
+    /// A write failed since the last batch was taken: write everything again.
+    pending: AtomicBool,
+    /// The batch that failed (its remaining parts are skipped); 0: none.
+    batch: std::sync::atomic::AtomicU64,
+}
+
 /// What the saver thread does, in the order it is asked.
 enum Job {
-    /// Files to write (each to a temporary name, renamed over the old one), in order,
-    /// then one `syncfs` and a directory sync.
-    Write(Vec<(PathBuf, Vec<u8>)>),
+    /// Part of a batch of files to write (each to a temporary name, renamed over the old
+    /// one), in order; the last part ends with one `syncfs` and a directory sync. Once a
+    /// part fails, the rest of its batch is skipped: trip files must not go out after the
+    /// geometry ids they refer to failed (the next batch writes everything again).
+    Write {
+        files: Vec<(PathBuf, Vec<u8>)>,
+        batch: u64,
+        last: bool,
+    },
     /// Files to delete (retired trips), then a directory sync.
     Remove(Vec<PathBuf>),
     /// Answer once everything asked before is done.
@@ -87,12 +107,16 @@ enum Job {
 
 impl Job {
     /// Does the job (on the saver thread, or inline when there is none).
-    fn run(self, dir: &Path, failed: &AtomicBool) {
+    fn run(self, dir: &Path, failed: &SaveFailure) {
         match self {
-            Job::Write(files) => {
-                if let Err(e) = write_files(dir, &files) {
+            Job::Write { files, batch, last } => {
+                if failed.batch.load(AtomicOrdering::SeqCst) == batch {
+                    return; // an earlier part of this batch failed
+                }
+                if let Err(e) = write_files(dir, &files, last) {
                     tracing::error!(dir = %dir.display(), "trip state not saved (retried): {e}");
-                    failed.store(true, AtomicOrdering::SeqCst);
+                    failed.batch.store(batch, AtomicOrdering::SeqCst);
+                    failed.pending.store(true, AtomicOrdering::SeqCst);
                 }
             }
             Job::Remove(paths) => {
@@ -132,7 +156,7 @@ impl std::fmt::Debug for Saver {
 }
 
 impl Saver {
-    fn start(dir: PathBuf, failed: Arc<AtomicBool>) -> std::io::Result<Saver> {
+    fn start(dir: PathBuf, failed: Arc<SaveFailure>) -> std::io::Result<Saver> {
         // A few batches may wait; beyond that the stage waits (backpressure, not memory).
         let (queue, jobs) = std::sync::mpsc::sync_channel::<Job>(4);
         let thread = std::thread::Builder::new()
@@ -147,14 +171,14 @@ impl Saver {
 }
 
 /// Writes `files` in order (the caller orders updates, ids, trips), then makes them durable.
-fn write_files(dir: &Path, files: &[(PathBuf, Vec<u8>)]) -> std::io::Result<()> {
+fn write_files(dir: &Path, files: &[(PathBuf, Vec<u8>)], sync: bool) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     for (path, bytes) in files {
         let tmp = path.with_extension("json.tmp");
         std::fs::write(&tmp, bytes)?;
         std::fs::rename(&tmp, path)?;
     }
-    sync_all(dir)
+    if sync { sync_all(dir) } else { Ok(()) }
 }
 
 /// `value` as JSON (the saved types always serialize; an empty file would be skipped as
@@ -255,7 +279,7 @@ impl MonitorState {
                 tracing::error!("a configured trip could not be armed: {e}");
             }
         }
-        let save_failed = Arc::new(AtomicBool::new(false));
+        let save_failed = Arc::new(SaveFailure::default());
         let saver = Saver::start(dir.clone(), save_failed.clone())
             .inspect_err(|e| tracing::error!("no trip-saver thread, saving inline: {e}"))
             .ok();
@@ -266,6 +290,7 @@ impl MonitorState {
             saved_updates: Mutex::new(Vec::new()),
             saver: Mutex::new(saver),
             save_failed,
+            batches: std::sync::atomic::AtomicU64::new(0),
 
             outbox: Mutex::new(Outbox {
                 events,
@@ -299,7 +324,7 @@ impl MonitorState {
         let mut monitor = lock(&self.monitor);
         let mut saved_ids = lock(&self.saved_ids);
         let mut saved_updates = lock(&self.saved_updates);
-        if self.save_failed.swap(false, AtomicOrdering::SeqCst) {
+        if self.save_failed.pending.swap(false, AtomicOrdering::SeqCst) {
             // A write failed: write everything again.
             *saved_ids = None;
             saved_updates.clear();
@@ -321,7 +346,8 @@ impl MonitorState {
         // In this order: updates before ids (ids that include an added zone must find it
         // again), ids before trips (a saved trip never refers to an index the saved ids do
         // not have).
-        let mut files = Vec::with_capacity(dirty.len() + 2);
+        let batch = self.batches.fetch_add(1, AtomicOrdering::SeqCst) + 1;
+        let mut files = Vec::with_capacity(dirty.len().min(SAVE_CHUNK) + 2);
         if new_updates {
             files.push((
                 self.dir.join(UPDATES_FILE),
@@ -338,17 +364,38 @@ impl MonitorState {
                 let path = self.dir.join(format!("{}.json", hex(declaration)));
                 files.push((path, json(&saved)));
             }
+            if files.len() >= SAVE_CHUNK {
+                // A large batch (thousands of trips at start) goes in parts, so that the
+                // serialized bytes waiting in memory stay bounded; the queue being full
+                // then makes this wait, as writing inline did.
+                let part = std::mem::take(&mut files);
+                self.submit_with(
+                    &saver,
+                    Job::Write {
+                        files: part,
+                        batch,
+                        last: false,
+                    },
+                );
+            }
         }
         drop((monitor, saved_ids, saved_updates));
-        self.submit_with(saver, Job::Write(files));
+        self.submit_with(
+            &saver,
+            Job::Write {
+                files,
+                batch,
+                last: true,
+            },
+        );
     }
 
     /// Hands `job` to the saver thread (or does it here if there is none).
     fn submit(&self, job: Job) {
-        self.submit_with(lock(&self.saver), job);
+        self.submit_with(&lock(&self.saver), job);
     }
 
-    fn submit_with(&self, saver: MutexGuard<'_, Option<Saver>>, job: Job) {
+    fn submit_with(&self, saver: &Option<Saver>, job: Job) {
         let job = match saver.as_ref() {
             Some(s) => match s.queue.send(job) {
                 Ok(()) => return,
@@ -356,7 +403,6 @@ impl MonitorState {
             },
             None => job,
         };
-        drop(saver);
         job.run(&self.dir, &self.save_failed);
     }
 
@@ -621,6 +667,51 @@ mod tests {
         assert!(monitor.has_trip("D/1"));
         drop(monitor);
         drop(again); // its saver finishes first
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn test_a_failed_save_is_done_again_in_full() {
+        let dir = std::env::temp_dir().join(format!("ects-monitor-fail-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let t = crate::wall_clock();
+        let state = MonitorState::open(settings(), &dir, t);
+        state.flush();
+        // The trips directory is replaced by a file: the next save fails.
+        let trips = dir.join(STATE_DIR);
+        std::fs::remove_dir_all(&trips).unwrap();
+        std::fs::write(&trips, "in the way").unwrap();
+        {
+            let mut m = lock(&state.monitor);
+            crate::monitor::test_geometry::armed_and_at(&mut m, "D1", 30.05, t);
+            crate::monitor::test_geometry::armed_and_at(&mut m, "D2", 30.05, t);
+        }
+        state.save();
+        state.flush();
+        assert!(state.save_failed.pending.load(AtomicOrdering::SeqCst));
+        // The disk is usable again: the next save writes the ids and every trip, though
+        // nothing changed since.
+        std::fs::remove_file(&trips).unwrap();
+        state.save();
+        state.flush();
+        let mut names: Vec<String> = std::fs::read_dir(&trips)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                format!("{}.json", hex("D1")),
+                format!("{}.json", hex("D2")),
+                GEOMETRY_FILE.to_string()
+            ]
+        );
+        drop(state);
+        let again = MonitorState::open(settings(), &dir, t);
+        assert_eq!(again.trip_count(), 2);
+        drop(again);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
