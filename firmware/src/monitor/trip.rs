@@ -530,17 +530,19 @@ impl TripMonitor {
         let (Some(p), Some(pos), true) = (fix.position, position, usable) else {
             return;
         };
+        if let Some(signal) = jump {
+            // Not believed until the next fix: it must not move the detectors, nor become
+            // the position later events carry (a single outlier would otherwise put the
+            // truck 300 m off the road in the next alarm or position report).
+            self.pending_jump = Some((signal, Some(pos), self.last_good));
+            return;
+        }
         self.last_position = Some(pos.clone());
         if self.last_position_event.is_none_or(|last| {
             t - last >= Duration::from_secs(self.config.position_interval_s.into())
         }) {
             self.last_position_event = Some(t);
             emit(self.event(EventKind::Position(PositionReport { buffered: false }), t));
-        }
-        if let Some(signal) = jump {
-            // Not believed until the next fix: it must not move the detectors.
-            self.pending_jump = Some((signal, Some(pos), self.last_good));
-            return;
         }
         self.last_good = Some((p, t));
         self.last_t = Some(t);
@@ -1220,6 +1222,25 @@ mod tests {
             .filter(|t| t.starts_with("route") || t.starts_with("gps"))
             .collect();
         assert!(t.is_empty(), "{t:?}");
+    }
+
+    #[test]
+    fn test_a_seal_cut_right_after_an_outlier_carries_the_last_good_position() {
+        let w = world();
+        let mut m = armed(&w);
+        drive(&w, &mut m, 30, |_| 0.0);
+        // One fix 3 km sideways (not yet known to be an outlier), then the seal is cut.
+        drive_range(&w, &mut m, 30..31, |_| 0.027);
+        let mut cut = Event::new(
+            EventKind::SealTampered(SealTampered {
+                lock: None,
+                tamper: TamperKind::Cut,
+            }),
+            Timestamp::from_unix_seconds(T0 + 305),
+        );
+        m.on_seal_event(&mut cut);
+        let p = cut.position.expect("a position is attached");
+        assert!(p.lat().abs() < 0.001, "placed at the outlier: {}", p.lat());
     }
 
     #[test]
