@@ -1476,7 +1476,7 @@ impl<FS: Filesystem> Journal<FS> {
     /// Deletes one retained segment (acknowledged, kept for the resend window) of either
     /// stream, because space is needed. Returns whether one went.
     fn drop_retained(&mut self) -> Result<bool> {
-        for stream in [Stream::Positions, Stream::Events] {
+        for stream in [Stream::Positions, Stream::Events, Stream::Critical] {
             if self.front_is_retained(stream, true) {
                 tracing::debug!(
                     stream = stream.noun(),

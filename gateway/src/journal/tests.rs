@@ -600,6 +600,40 @@ fn test_retained_records_survive_a_restart_and_go_first_when_space_is_needed() {
     assert_eq!(drain(&mut j, Stream::Positions), positions);
 }
 
+#[test]
+fn test_kept_critical_events_also_go_before_unacknowledged_positions() {
+    let fs = TestFilesystem::new();
+    let mut c = JournalConfig {
+        resend_window: Duration::from_secs(600),
+        ..config()
+    };
+    c.max_bytes = 12 * c.segment_bytes;
+    let t0 = Instant::now();
+    let (mut j, _) = open(&fs, &c);
+    j.tick(t0).unwrap();
+    let critical: Vec<u64> = (0..12)
+        .map(|_| {
+            append(&mut j, Stream::Critical, Severity::Critical, 20_000, t0)
+                .unwrap()
+                .seq
+        })
+        .collect();
+    assert_eq!(drain(&mut j, Stream::Critical), critical);
+    for &s in &critical {
+        j.ack(s);
+    }
+    let before = segment_files(&fs, "critical");
+    assert!(before >= 3);
+    for _ in 0..32 {
+        append(&mut j, Stream::Positions, Severity::Info, 20_000, t0).unwrap();
+    }
+    assert!(
+        j.take_drops().is_empty(),
+        "kept critical segments went first"
+    );
+    assert!(segment_files(&fs, "critical") < before);
+}
+
 // ---- resend window: regressions found in review ----
 
 fn rcfg(secs: u64) -> JournalConfig {
