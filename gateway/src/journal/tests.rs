@@ -549,17 +549,23 @@ fn test_resend_window_keeps_acked_records_and_resends_those_acked_since() {
     assert!(j.take_drops().is_empty(), "nothing was dropped");
 }
 
-#[test]
-fn test_retained_records_survive_a_restart_and_go_first_when_space_is_needed() {
-    let fs = TestFilesystem::new();
+/// A journal of 12 small segments that keeps acknowledged records 10 minutes, ticked once.
+fn kept_journal(fs: &TestFilesystem) -> (Journal<TestFilesystem>, JournalConfig, Instant) {
     let mut c = JournalConfig {
         resend_window: Duration::from_secs(600),
         ..config()
     };
     c.max_bytes = 12 * c.segment_bytes;
     let t0 = Instant::now();
-    let (mut j, _) = open(&fs, &c);
+    let (mut j, _) = open(fs, &c);
     j.tick(t0).unwrap();
+    (j, c, t0)
+}
+
+#[test]
+fn test_retained_records_survive_a_restart_and_go_first_when_space_is_needed() {
+    let fs = TestFilesystem::new();
+    let (mut j, c, t0) = kept_journal(&fs);
     let acked = deliver(&mut j, 8, t0);
     j.flush().unwrap();
     drop(j);
@@ -603,14 +609,7 @@ fn test_retained_records_survive_a_restart_and_go_first_when_space_is_needed() {
 #[test]
 fn test_kept_critical_events_also_go_before_unacknowledged_positions() {
     let fs = TestFilesystem::new();
-    let mut c = JournalConfig {
-        resend_window: Duration::from_secs(600),
-        ..config()
-    };
-    c.max_bytes = 12 * c.segment_bytes;
-    let t0 = Instant::now();
-    let (mut j, _) = open(&fs, &c);
-    j.tick(t0).unwrap();
+    let (mut j, _, t0) = kept_journal(&fs);
     let critical: Vec<u64> = (0..12)
         .map(|_| {
             append(&mut j, Stream::Critical, Severity::Critical, 20_000, t0)
