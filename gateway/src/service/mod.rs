@@ -201,18 +201,22 @@ impl Sink {
         }
         let committed = {
             let mut log = lock(&self.log);
-            let mut critical = false;
+            // Any event but a routine position is committed now: critical ones because they
+            // must be durable before they count as accepted, the others because the stage
+            // saves the detector state that raised them right after (`Stage::filed`), and a
+            // saved "already reported" must never outlive its event.
+            let mut must_commit = false;
             let now = Instant::now();
             for e in events.drain(..) {
                 if e.severity == Severity::Critical {
-                    critical = true;
                     self.panel.alarms.fetch_add(1, Ordering::Relaxed);
                 }
+                must_commit |= !matches!(e.kind, EventKind::Position(_));
                 if let Err(err) = log.append_deferred(e, now) {
                     tracing::error!(error = %err, "an event could not be journaled");
                 }
             }
-            if critical || !durable.is_empty() {
+            if must_commit || !durable.is_empty() {
                 log.commit()
                     .inspect_err(|e| tracing::error!(error = %e, "journal commit failed: events not yet durable, device replies withheld"))
                     .is_ok()

@@ -49,6 +49,8 @@ pub const SAVE_INTERVAL: Duration = Duration::from_secs(120);
 /// Trip files handed to the saver at a time: with the saver's queue of 4, at most ~5 such
 /// parts (a few MB) wait in memory.
 const SAVE_CHUNK: usize = 256;
+/// A failed save is retried this often.
+const SAVE_RETRY: Duration = Duration::from_secs(5);
 /// How often disarmed trips are looked at for retirement.
 const RETIRE_INTERVAL: Duration = Duration::from_secs(60);
 /// The trip-state directory in the state directory.
@@ -86,6 +88,9 @@ struct SaveFailure {
     pending: AtomicBool,
     /// The batch that failed (its remaining parts are skipped); 0: none.
     batch: std::sync::atomic::AtomicU64,
+    /// Set by the saver at a failure, cleared by the next full rewrite: batches in between
+    /// are skipped.
+    blocked: AtomicBool,
 }
 
 /// What the saver thread does, in the order it is asked.
@@ -98,6 +103,8 @@ enum Job {
         files: Vec<(PathBuf, Vec<u8>)>,
         batch: u64,
         last: bool,
+        /// A full rewrite (every trip, the ids, the updates), taken after a failure.
+        full: bool,
     },
     /// Files to delete (retired trips), then a directory sync.
     Remove(Vec<PathBuf>),
@@ -109,13 +116,27 @@ impl Job {
     /// Does the job (on the saver thread, or inline when there is none).
     fn run(self, dir: &Path, failed: &SaveFailure) {
         match self {
-            Job::Write { files, batch, last } => {
+            Job::Write {
+                files,
+                batch,
+                last,
+                full,
+            } => {
                 if failed.batch.load(AtomicOrdering::SeqCst) == batch {
                     return; // an earlier part of this batch failed
+                }
+                if failed.blocked.load(AtomicOrdering::SeqCst) {
+                    if !full {
+                        // After a failure, nothing partial goes out (its ids may be the
+                        // ones that failed) until the full rewrite.
+                        return;
+                    }
+                    failed.blocked.store(false, AtomicOrdering::SeqCst);
                 }
                 if let Err(e) = write_files(dir, &files, last) {
                     tracing::error!(dir = %dir.display(), "trip state not saved (retried): {e}");
                     failed.batch.store(batch, AtomicOrdering::SeqCst);
+                    failed.blocked.store(true, AtomicOrdering::SeqCst);
                     failed.pending.store(true, AtomicOrdering::SeqCst);
                 }
             }
@@ -324,7 +345,8 @@ impl MonitorState {
         let mut monitor = lock(&self.monitor);
         let mut saved_ids = lock(&self.saved_ids);
         let mut saved_updates = lock(&self.saved_updates);
-        if self.save_failed.pending.swap(false, AtomicOrdering::SeqCst) {
+        let full = self.save_failed.pending.swap(false, AtomicOrdering::SeqCst);
+        if full {
             // A write failed: write everything again.
             *saved_ids = None;
             saved_updates.clear();
@@ -375,6 +397,7 @@ impl MonitorState {
                         files: part,
                         batch,
                         last: false,
+                        full,
                     },
                 );
             }
@@ -386,6 +409,7 @@ impl MonitorState {
                 files,
                 batch,
                 last: true,
+                full,
             },
         );
     }
@@ -496,6 +520,8 @@ pub struct MonitorStage {
     changed_since: Option<Instant>,
     /// When disarmed trips were last looked at for retirement.
     retired_at: Option<Instant>,
+    /// When a failed save was last retried.
+    retried_at: Option<Instant>,
 }
 
 impl MonitorStage {
@@ -507,6 +533,7 @@ impl MonitorStage {
             alarm_unsaved: true, // save once after the first filing
             changed_since: None,
             retired_at: None,
+            retried_at: None,
         }
     }
 
@@ -578,7 +605,13 @@ impl Stage for MonitorStage {
         let due = self
             .changed_since
             .is_some_and(|t| t.elapsed() >= SAVE_INTERVAL);
-        if self.alarm_unsaved || due {
+        // A failed save is retried on its own, not only when something changes again.
+        let retry = self.state.save_failed.pending.load(AtomicOrdering::SeqCst)
+            && self.retried_at.is_none_or(|t| t.elapsed() >= SAVE_RETRY);
+        if retry {
+            self.retried_at = Some(Instant::now());
+        }
+        if self.alarm_unsaved || due || retry {
             self.state.save();
             self.alarm_unsaved = false;
             self.changed_since = None;
@@ -713,6 +746,37 @@ mod tests {
         assert_eq!(again.trip_count(), 2);
         drop(again);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn test_after_a_failed_write_nothing_partial_goes_out_until_the_full_rewrite() {
+        let base = std::env::temp_dir().join(format!("ects-saver-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(&base).unwrap();
+        let (bad, good) = (base.join("bad"), base.join("good"));
+        std::fs::write(&bad, "a file where the directory should be").unwrap();
+        let failed = SaveFailure::default();
+        let write = |dir: &Path, name: &str, batch: u64, full: bool| {
+            Job::Write {
+                files: vec![(dir.join(name), b"{}".to_vec())],
+                batch,
+                last: true,
+                full,
+            }
+            .run(dir, &failed);
+        };
+        // Batch 1 (new geometry ids) fails; batch 2, taken before the failure was seen,
+        // holds a trip that refers to those ids: it must not be written.
+        write(&bad, GEOMETRY_FILE, 1, false);
+        assert!(failed.pending.load(AtomicOrdering::SeqCst));
+        write(&good, "trip.json", 2, false);
+        assert!(!good.join("trip.json").exists(), "a trip after its failed ids");
+        // The full rewrite goes out, and so does what follows it.
+        write(&good, GEOMETRY_FILE, 3, true);
+        assert!(good.join(GEOMETRY_FILE).exists());
+        write(&good, "trip.json", 4, false);
+        assert!(good.join("trip.json").exists());
+        std::fs::remove_dir_all(&base).unwrap();
     }
 
     #[test]
