@@ -598,27 +598,6 @@ impl<const N: usize> Verifier<N> {
         Ok(())
     }
 
-    /// Puts back the last accepted counter of `seal` (`None`: none accepted yet), undoing a
-    /// [`Verifier::verify`] whose new counter could not be made durable: the report is not
-    /// acknowledged, and the device's resend of it must then be accepted, not taken for a
-    /// replay.
-    ///
-    /// # Errors
-    /// [`NativeError::UnknownKey`] if the seal is not provisioned.
-    pub fn restore_last_counter(
-        &mut self,
-        seal: u64,
-        counter: Option<u32>,
-    ) -> Result<(), NativeError> {
-        let e = self
-            .seals
-            .iter_mut()
-            .find(|e| e.seal == seal)
-            .ok_or(NativeError::UnknownKey { seal })?;
-        e.last = counter;
-        Ok(())
-    }
-
     /// Verifies a report frame and, if it is authentic and fresh, decodes it and builds
     /// the signed acknowledgement.
     ///
@@ -626,6 +605,25 @@ impl<const N: usize> Verifier<N> {
     /// A [`NativeError`]: framing and CRC errors (drop the frame), or `UnknownKey`,
     /// `BadMac`, `Replayed` (report [`NativeError::spoof_report`] as `seal.spoofed`).
     pub fn verify(&mut self, frame: &[u8]) -> Result<Decoded, NativeError> {
+        match self.check(frame)? {
+            Verified::Fresh(d) => Ok(d),
+            Verified::Resend { seal, counter, .. } => Err(NativeError::Replayed {
+                seal,
+                counter,
+                last: counter,
+            }),
+        }
+    }
+
+    /// As [`Verifier::verify`], but an authentic report whose counter is the last one
+    /// accepted is told apart: it is the reader sending again a report whose
+    /// acknowledgement it did not get (lost on the way, or withheld by the gateway), and it
+    /// gets the acknowledgement again. Replaying the seal's latest report gains an
+    /// attacker nothing: no new event comes of it.
+    ///
+    /// # Errors
+    /// As [`Verifier::verify`]; `Replayed` only for counters below the last one.
+    pub fn check(&mut self, frame: &[u8]) -> Result<Verified, NativeError> {
         let f = Frame::new_checked(frame)?;
         if f.kind() != TYPE_REPORT || f.payload_len() != REPORT_LEN {
             return Err(NativeError::BadFraming);
@@ -649,8 +647,9 @@ impl<const N: usize> Verifier<N> {
             .map_err(|_| NativeError::BadMac { seal })?;
         // Authentic from here on: the fields can be trusted as the seal's.
         let repr = ReportRepr::parse(payload)?;
+        let resend = entry.last == Some(repr.counter);
         if let Some(last) = entry.last
-            && repr.counter <= last
+            && repr.counter < last
         {
             return Err(NativeError::Replayed {
                 seal,
@@ -667,10 +666,33 @@ impl<const N: usize> Verifier<N> {
         let reply = Reply::binary(ack.get(..n).unwrap_or(&[]))
             .map_err(|_| NativeError::BadField("reply"))?;
         let decoded = report(&repr, reply)?;
+        if resend {
+            return Ok(Verified::Resend {
+                decoded,
+                seal,
+                counter: repr.counter,
+            });
+        }
         // Only a fully accepted report advances the counter.
         entry.last = Some(repr.counter);
-        Ok(decoded)
+        Ok(Verified::Fresh(decoded))
     }
+}
+
+/// An authentic report, as [`Verifier::check`] found it.
+#[derive(Debug)]
+pub enum Verified {
+    /// A new report: its counter is above the last one accepted (now advanced to it).
+    Fresh(Decoded),
+    /// The last accepted report again: acknowledge it again, report nothing new.
+    Resend {
+        /// The report and its acknowledgement.
+        decoded: Decoded,
+        /// The seal.
+        seal: u64,
+        /// Its counter (the last accepted).
+        counter: u32,
+    },
 }
 
 fn report(repr: &ReportRepr, reply: Reply) -> Result<Decoded, NativeError> {

@@ -770,7 +770,10 @@ mod tests {
         write(&bad, GEOMETRY_FILE, 1, false);
         assert!(failed.pending.load(AtomicOrdering::SeqCst));
         write(&good, "trip.json", 2, false);
-        assert!(!good.join("trip.json").exists(), "a trip after its failed ids");
+        assert!(
+            !good.join("trip.json").exists(),
+            "a trip after its failed ids"
+        );
         // The full rewrite goes out, and so does what follows it.
         write(&good, GEOMETRY_FILE, 3, true);
         assert!(good.join(GEOMETRY_FILE).exists());

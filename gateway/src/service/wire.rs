@@ -6,12 +6,13 @@
 //! frame is dropped and scanning resumes) and the NMEA epoch assembler. What must survive a
 //! reconnect is per source, in [`SourceState`], shared by all its streams: the
 //! de-duplication of resent seal reports (a device that reconnects resends) and the native
-//! seal verifier (keys, and the last counter of each seal: a replay on a new connection
-//! is still a replay). With a counters file ([`SourceState::with_counters`]) the native
+//! seal verifier (keys, and the last counter of each seal: an older report on a new
+//! connection is still a replay; the latest one again is a resend and is acknowledged
+//! again, reporting nothing new). With a counters file ([`SourceState::with_counters`]) the native
 //! counters also survive a restart: they are written (synced) after every accepted report,
 //! before its acknowledgement goes back, and read at start — a frame recorded before a
-//! reboot is still a replay after it. When they cannot be written, the report is not
-//! acknowledged and its counter is put back, so the device's resend is accepted.
+//! reboot is still not a new report after it. When they cannot be written, the report is
+//! not acknowledged; the reader's resend is acknowledged once they are.
 //!
 //! Invariants:
 //! - Memory is bounded per decoder whatever the bytes: fixed framer buffers, at most
@@ -286,25 +287,24 @@ impl WireDecoder {
                     Err(_) => Err(()),
                     Ok(frame) => {
                         let mut verifier = locked(&self.shared.verifier);
-                        let seal = native::Frame::new_checked(frame).ok().and_then(|f| {
-                            f.payload()
-                                .get(..8)
-                                .and_then(|b| b.try_into().ok())
-                                .map(u64::from_be_bytes)
-                        });
-                        let before = seal.map(|s| verifier.last_counter(s));
-                        match verifier.verify(frame) {
-                            Ok(mut d) => {
+                        match verifier.check(frame) {
+                            Ok(native::Verified::Fresh(mut d)) => {
                                 // Durable before the acknowledgement goes back. If it cannot
-                                // be, no ACK, and the counter is put back so that the
-                                // device's resend is accepted (not taken for a replay).
+                                // be, no ACK: the reader sends the report again.
                                 if !self.shared.save_counters(&verifier) {
-                                    if let (Some(s), Some(b)) = (seal, before) {
-                                        let _ = verifier.restore_last_counter(s, b);
-                                    }
                                     d.reply = None;
                                 }
                                 Ok(d)
+                            }
+                            Ok(native::Verified::Resend { mut decoded, .. }) => {
+                                // Sent again because the ACK did not arrive (or was
+                                // withheld): the ACK again, once the counter is durable,
+                                // and nothing new to report.
+                                if !self.shared.save_counters(&verifier) {
+                                    decoded.reply = None;
+                                }
+                                decoded.reports.clear();
+                                Ok(decoded)
                             }
                             // Forged, replayed or unknown: a `seal.spoofed` report, no reply.
                             Err(e) => e
@@ -437,14 +437,32 @@ mod tests {
         };
         assert_eq!(report.spoofed, None);
         assert!(out.reply.starts_with(&[0xec, 0x75, 0x01, 0x81]));
+        // The reader did not get the ACK and sends the report again, on a new connection:
+        // acknowledged again, nothing new reported (no false `seal.spoofed`).
         let mut second = WireDecoder::new(name(), Protocol::Native, state).unwrap();
         let mut again = Output::default();
         second.feed(&frame, &mut again);
-        let Input::Seal { report, .. } = &again.inputs[0] else {
+        assert!(again.inputs.is_empty(), "{:?}", again.inputs);
+        assert_eq!(again.reply, out.reply);
+    }
+
+    #[test]
+    fn test_an_older_report_is_a_replay() {
+        let (frame, keys) = native_vector(); // counter 7
+        let dir = std::env::temp_dir().join(format!("ects-counters-old-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("native-seals.json");
+        std::fs::write(&path, r#"{"0042000000001234":9}"#).unwrap();
+        let state = SourceState::with_counters(&keys, path).unwrap();
+        let mut d = WireDecoder::new(name(), Protocol::Native, state).unwrap();
+        let mut out = Output::default();
+        d.feed(&frame, &mut out);
+        let Input::Seal { report, .. } = &out.inputs[0] else {
             panic!()
         };
-        assert!(report.spoofed.is_some(), "a replay on another connection");
-        assert!(again.reply.is_empty());
+        assert!(report.spoofed.is_some(), "counter 7 after 9");
+        assert!(out.reply.is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -453,24 +471,23 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("ects-counters-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("native-seals.json");
-        let spoofed = |state: Arc<SourceState>| {
+        let inputs = |state: Arc<SourceState>| {
             let mut d = WireDecoder::new(name(), Protocol::Native, state).unwrap();
             let mut out = Output::default();
             d.feed(&frame, &mut out);
-            let Input::Seal { report, .. } = &out.inputs[0] else {
-                panic!()
-            };
-            report.spoofed.is_some()
+            out.inputs.len()
         };
-        assert!(!spoofed(
-            SourceState::with_counters(&keys, path.clone()).unwrap()
-        ));
+        assert_eq!(
+            inputs(SourceState::with_counters(&keys, path.clone()).unwrap()),
+            1
+        );
         let saved = std::fs::read_to_string(&path).unwrap();
         assert_eq!(saved, r#"{"0042000000001234":7}"#);
-        // A new process: the recorded frame is a replay.
-        assert!(spoofed(
-            SourceState::with_counters(&keys, path.clone()).unwrap()
-        ));
+        // A new process: the recorded frame is not a new report (the counter survived).
+        assert_eq!(
+            inputs(SourceState::with_counters(&keys, path.clone()).unwrap()),
+            0
+        );
         std::fs::write(&path, "not json").unwrap();
         let e = SourceState::with_counters(&keys, path.clone()).unwrap_err();
         assert!(e.contains("not a counters file"), "{e}");
