@@ -338,6 +338,7 @@ async fn pipeline(
             }
         }
     }
+    stage.stopping();
     stage.tick(crate::wall_clock(), &mut out);
     overload_reports(&queues, &mut out);
     sink.file(&mut out, &mut durable);

@@ -231,6 +231,8 @@ struct Outbox {
     /// Trips changed (armed, disarmed, corridor replaced): to be saved once those events
     /// are journaled.
     trips_changed: bool,
+    /// The pipeline is stopping: commands are refused (their events could not be filed).
+    closed: bool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -316,6 +318,7 @@ impl MonitorState {
             outbox: Mutex::new(Outbox {
                 events,
                 trips_changed: false,
+                closed: false,
             }),
         });
         // Trips wait for the stage's first save, after their `trip.armed` is journaled.
@@ -618,6 +621,10 @@ impl Stage for MonitorStage {
         }
     }
 
+    fn stopping(&mut self) {
+        lock(&self.state.outbox).closed = true;
+    }
+
     fn stopped(&mut self) {
         // A clean stop keeps every trip's latest state, not only its last alarm's.
         self.state.save();
@@ -633,10 +640,15 @@ pub struct MonitorCommands(pub Arc<MonitorState>);
 
 impl CommandHandler for MonitorCommands {
     fn apply(&mut self, envelope: &Envelope) -> Result<(), String> {
+        // The outbox is held across the command (lock order: outbox, then monitor), so a
+        // command is either refused or its events reach the stage's final tick.
+        let mut outbox = lock(&self.0.outbox);
+        if outbox.closed {
+            return Err("the gateway is stopping: send the command again when it is back".into());
+        }
         let mut events = Vec::new();
         let outcome = lock(&self.0.monitor).apply(envelope, crate::wall_clock(), &mut events);
         if outcome.is_ok() {
-            let mut outbox = lock(&self.0.outbox);
             outbox.events.append(&mut events);
             outbox.trips_changed = true;
             drop(outbox);
@@ -780,6 +792,41 @@ mod tests {
         write(&good, "trip.json", 4, false);
         assert!(good.join("trip.json").exists());
         std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn test_commands_are_refused_once_stopping_and_none_accepted_is_lost() {
+        let dir = std::env::temp_dir().join(format!("ects-monitor-stop-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let t = crate::wall_clock();
+        let state = MonitorState::open(settings(), &dir, t);
+        let mut commands = MonitorCommands(state.clone());
+        let mut stage = MonitorStage::new(state.clone(), PassThrough::new(Default::default(), []));
+        let arm = |id: &str, declaration: &str| {
+            command(
+                "trip.arm",
+                &format!(
+                    r#"{{"v":1,"command_id":"{id}","officer":"K","args":{{"declaration":"{declaration}","vehicle":"V",
+                       "seals":["S-{declaration}"],"corridor":"c1","origin":"o","destination":"d","deadline":"2030-01-01T00:00:00Z"}}}}"#
+                ),
+            )
+        };
+        // Applied just before the stop: its event reaches the final tick.
+        commands.apply(&arm("a", "D1")).unwrap();
+        stage.stopping();
+        let mut out = Vec::new();
+        stage.tick(t, &mut out);
+        assert!(
+            out.iter()
+                .any(|e| matches!(e.kind, EventKind::TripArmed(_)))
+        );
+        // After it: refused (central gets an error result and sends it again later).
+        let e = commands.apply(&arm("b", "D2")).unwrap_err();
+        assert!(e.contains("stopping"), "{e}");
+        assert!(!lock(&state.monitor).has_trip("D2"));
+        stage.stopped();
+        drop((commands, stage, state));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -98,6 +98,10 @@ pub trait Stage: Send {
     /// its state does it here, so that a saved alarm state never precedes its journaled
     /// alarm (a crash in between would otherwise lose the alarm).
     fn filed(&mut self) {}
+    /// Called once when the pipeline is about to stop, before its final tick: a stage that
+    /// takes work from elsewhere (central's commands) stops taking it, so that nothing it
+    /// accepts can miss the final filing.
+    fn stopping(&mut self) {}
     /// Called once when the pipeline stops, after the last filing: a stage that persists
     /// its state saves all of it now and waits until it is on disk.
     fn stopped(&mut self) {}
