@@ -119,7 +119,9 @@ for _ in $(seq 1 50); do
     (exec 3<>"/dev/tcp/127.0.0.1/$BROKER") 2>/dev/null && break
     sleep 0.1
 done
-mosquitto_sub -h 127.0.0.1 -p "$BROKER" -q 1 -v -t 'ects/v1/demo-truck/#' >"$DIR/central.txt" &
+# The file exists before `tail` opens it (the background job's redirect may come later).
+: >"$DIR/central.txt"
+mosquitto_sub -h 127.0.0.1 -p "$BROKER" -q 1 -v -t 'ects/v1/demo-truck/#' >>"$DIR/central.txt" &
 pids+=($!)
 tail -n +1 -f "$DIR/central.txt" &
 pids+=($!)
