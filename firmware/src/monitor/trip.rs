@@ -513,7 +513,9 @@ impl TripMonitor {
                 self.on_signal(signal, position.as_ref(), t, &mut emit);
             }
         }
-        if let Some((signal, at, before)) = self.pending_jump.take() {
+        if let Some(pending) = self.pending_jump.take_if(|_| fix.position.is_some()) {
+            // (A fix without a position decides nothing: the jump stays pending.)
+            let (signal, at, before) = pending;
             let came_back = jump.is_some()
                 && matches!((fix.position, before), (Some(p), Some((b, bt)))
                     if self.plausible(b, bt, p, t));
@@ -1241,6 +1243,26 @@ mod tests {
         m.on_seal_event(&mut cut);
         let p = cut.position.expect("a position is attached");
         assert!(p.lat().abs() < 0.001, "placed at the outlier: {}", p.lat());
+    }
+
+    #[test]
+    fn test_an_outlier_then_a_fix_without_position_is_not_a_jump() {
+        let w = world();
+        let mut m = armed(&w);
+        let mut events = drive(&w, &mut m, 30, |_| 0.0);
+        events.extend(drive_range(&w, &mut m, 30..31, |_| 0.027));
+        // The receiver loses its fix for one epoch, then is back on the road.
+        with(&w, |g| {
+            let mut nofix = fix(310, 0.0, 30.0);
+            nofix.position = None;
+            nofix.mode = FixMode::NoFix;
+            m.on_fix(g, &nofix, Timestamp::from_unix_seconds(T0 + 310), |e| {
+                events.push(e)
+            });
+        });
+        events.extend(drive_range(&w, &mut m, 32..40, |_| 0.0));
+        let jumps = types(&events).iter().filter(|t| **t == "gps.jump").count();
+        assert_eq!(jumps, 0, "{:?}", types(&events));
     }
 
     #[test]
