@@ -393,6 +393,16 @@ impl<F> StreamState<F> {
         self.segments.iter().map(|s| s.bytes).sum()
     }
 
+    /// Bytes of `seg` a reader can read: of the open segment, only what reached the
+    /// filesystem (the rest is still buffered in `pending`).
+    fn readable(&self, seg: &Segment) -> u64 {
+        if seg.sealed {
+            seg.bytes
+        } else {
+            seg.bytes - self.pending.len() as u64
+        }
+    }
+
     fn open_segment(&self) -> Option<&Segment> {
         self.segments.back().filter(|s| !s.sealed)
     }
@@ -631,11 +641,7 @@ impl<FS: Filesystem> Journal<FS> {
             let s = scan(&bytes);
             let done = s.records.iter().filter(|(_, r)| r.seq <= acked).count() as u64;
             unacked = unacked.saturating_sub(done);
-            cursor.offset = s
-                .records
-                .iter()
-                .find(|(_, r)| r.seq > acked)
-                .map_or(s.valid_end as u64, |(off, _)| *off as u64);
+            cursor.offset = s.offset_after(acked);
         }
         if let Some(open) = kept.back().filter(|s| !s.sealed) {
             let p = self.path(stream, open);
@@ -1231,12 +1237,7 @@ impl<FS: Filesystem> Journal<FS> {
                 self.streams[i].resend_after = None;
                 break;
             };
-            // Of the open segment, only what reached the filesystem can be read.
-            let readable = if seg.sealed {
-                seg.bytes
-            } else {
-                seg.bytes - self.streams[i].pending.len() as u64
-            };
+            let readable = self.streams[i].readable(&seg);
             if cur.offset >= readable {
                 if seg.sealed {
                     self.finish_segment_read(stream, &seg);
@@ -1554,21 +1555,11 @@ impl<FS: Filesystem> Journal<FS> {
                 0
             } else {
                 let path = self.path(stream, &seg);
-                let readable = seg.bytes
-                    - if seg.sealed {
-                        0
-                    } else {
-                        st.pending.len() as u64
-                    };
                 let bytes = self
                     .fs
-                    .read_at(&path, 0, readable as usize)
+                    .read_at(&path, 0, st.readable(&seg) as usize)
                     .map_err(io_err(&path))?;
-                let s = scan(&bytes);
-                s.records
-                    .iter()
-                    .find(|(_, r)| r.seq > from)
-                    .map_or(s.valid_end as u64, |(off, _)| *off as u64)
+                scan(&bytes).offset_after(from)
             };
             let st = &mut self.streams[i];
             // Records resent but not yet confirmed are read again too (the broker that

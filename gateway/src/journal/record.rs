@@ -242,6 +242,17 @@ pub struct Scan {
     pub torn_bytes: usize,
 }
 
+impl Scan {
+    /// Offset of the first record with a sequence number above `seq`, or the end of the
+    /// valid data when there is none (where a reader starts after record `seq`).
+    pub fn offset_after(&self, seq: u64) -> u64 {
+        self.records
+            .iter()
+            .find(|(_, r)| r.seq > seq)
+            .map_or(self.valid_end as u64, |(off, _)| *off as u64)
+    }
+}
+
 /// Scans a segment: every valid record, corrupt regions skipped, torn tail located.
 pub fn scan(bytes: &[u8]) -> Scan {
     let mut s = Scan::default();

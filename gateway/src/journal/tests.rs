@@ -461,15 +461,23 @@ fn segment_files(fs: &TestFilesystem, prefix: &str) -> usize {
         .count()
 }
 
+/// Appends `n` records of `len` bytes to `stream` at `now`; returns their seqs.
+fn append_n(
+    j: &mut Journal<TestFilesystem>,
+    stream: Stream,
+    sev: Severity,
+    len: usize,
+    n: usize,
+    now: Instant,
+) -> Vec<u64> {
+    (0..n)
+        .map(|_| append(j, stream, sev, len, now).unwrap().seq)
+        .collect()
+}
+
 /// Appends `n` events at `now`, reads and acknowledges them all; returns their seqs.
 fn deliver(j: &mut Journal<TestFilesystem>, n: usize, now: Instant) -> Vec<u64> {
-    let seqs: Vec<u64> = (0..n)
-        .map(|_| {
-            append(j, Stream::Events, Severity::Warning, 20_000, now)
-                .unwrap()
-                .seq
-        })
-        .collect();
+    let seqs = append_n(j, Stream::Events, Severity::Warning, 20_000, n, now);
     assert_eq!(drain(j, Stream::Events), seqs);
     for &s in &seqs {
         j.ack(s);
@@ -590,14 +598,7 @@ fn test_retained_records_survive_a_restart_and_go_first_when_space_is_needed() {
     // is evicted: no drop.
     let before = segment_files(&fs, "events");
     assert!(before >= 3);
-    let mut positions = Vec::new();
-    for _ in 0..32 {
-        positions.push(
-            append(&mut j, Stream::Positions, Severity::Info, 20_000, t0)
-                .unwrap()
-                .seq,
-        );
-    }
+    let positions = append_n(&mut j, Stream::Positions, Severity::Info, 20_000, 32, t0);
     assert!(j.take_drops().is_empty(), "retained records went first");
     assert!(
         segment_files(&fs, "events") < before,
@@ -610,13 +611,7 @@ fn test_retained_records_survive_a_restart_and_go_first_when_space_is_needed() {
 fn test_kept_critical_events_also_go_before_unacknowledged_positions() {
     let fs = TestFilesystem::new();
     let (mut j, _, t0) = kept_journal(&fs);
-    let critical: Vec<u64> = (0..12)
-        .map(|_| {
-            append(&mut j, Stream::Critical, Severity::Critical, 20_000, t0)
-                .unwrap()
-                .seq
-        })
-        .collect();
+    let critical = append_n(&mut j, Stream::Critical, Severity::Critical, 20_000, 12, t0);
     assert_eq!(drain(&mut j, Stream::Critical), critical);
     for &s in &critical {
         j.ack(s);
@@ -673,13 +668,7 @@ fn test_a_rewind_before_the_resend_started_keeps_it() {
     let acked = deliver(&mut j, 10, t0);
     j.tick(t0 + Duration::from_secs(1)).unwrap();
     // 3 more sent, not yet acknowledged (window full)
-    let unacked: Vec<u64> = (0..3)
-        .map(|_| {
-            append(&mut j, Stream::Events, Severity::Warning, 100, t0)
-                .unwrap()
-                .seq
-        })
-        .collect();
+    let unacked = append_n(&mut j, Stream::Events, Severity::Warning, 100, 3, t0);
     assert_eq!(drain(&mut j, Stream::Events), unacked);
     assert_eq!(j.resend_since(t0 - Duration::from_secs(1)).unwrap(), 10);
     // connection drops before the window had room to read any resend
