@@ -1578,7 +1578,7 @@ impl<FS: Filesystem> Journal<FS> {
             total += st.acked - from;
             if at < st.cursor {
                 st.cursor = at;
-                st.read_in_segment = (offset == 0).then_some(0);
+                st.read_in_segment = (at.offset == 0).then_some(0);
             }
             st.resend_after = Some(st.resend_after.map_or(from, |p| p.min(from)));
             st.read_cache = None;
