@@ -288,23 +288,22 @@ impl WireDecoder {
                     Ok(frame) => {
                         let mut verifier = locked(&self.shared.verifier);
                         match verifier.check(frame) {
-                            Ok(native::Verified::Fresh(mut d)) => {
-                                // Durable before the acknowledgement goes back. If it cannot
-                                // be, no ACK: the reader sends the report again.
+                            Ok(verified) => {
+                                let mut d = match verified {
+                                    native::Verified::Fresh(d) => d,
+                                    // Sent again because the ACK did not arrive (or was
+                                    // withheld): the ACK again, nothing new to report.
+                                    native::Verified::Resend { mut decoded, .. } => {
+                                        decoded.reports.clear();
+                                        decoded
+                                    }
+                                };
+                                // The counter is durable before the acknowledgement goes
+                                // back. If it cannot be, no ACK: the reader sends again.
                                 if !self.shared.save_counters(&verifier) {
                                     d.reply = None;
                                 }
                                 Ok(d)
-                            }
-                            Ok(native::Verified::Resend { mut decoded, .. }) => {
-                                // Sent again because the ACK did not arrive (or was
-                                // withheld): the ACK again, once the counter is durable,
-                                // and nothing new to report.
-                                if !self.shared.save_counters(&verifier) {
-                                    decoded.reply = None;
-                                }
-                                decoded.reports.clear();
-                                Ok(decoded)
                             }
                             // Forged, replayed or unknown: a `seal.spoofed` report, no reply.
                             Err(e) => e
