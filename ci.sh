@@ -47,6 +47,15 @@ if [ "$(printf '%s\n%s\n' "$MSRV" "$rustc_version" | sort -V | head -n1)" != "$M
     exit 1
 fi
 
+# ---- build footprint ----------------------------------------------------------------------
+# CI machines can be short of disk: a run once failed with "No space left on device" while
+# compiling the tests. No incremental caches (they roughly double target/ and a one-off run
+# never reuses them) and line tables only for debug info (backtraces keep file:line).
+# A developer's own settings win.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+export CARGO_PROFILE_DEV_DEBUG="${CARGO_PROFILE_DEV_DEBUG:-line-tables-only}"
+df -h . 2>/dev/null | awk 'NR == 2 { print "ci.sh: " $4 " free on " $6 " before building" }' || true
+
 # ---- gates ------------------------------------------------------------------------------
 step "cargo fmt --all --check"
 cargo fmt --all --check
