@@ -4,6 +4,8 @@
 //!
 //! ```text
 //! payload: {"v":1, "command_id":"c-0001", "officer":"KRA-04417", "args":{…}}   at most 16 KiB
+//!          optional "expires_at":"2026-11-28T12:00:00Z": refused, not applied, if it arrives
+//!          later (the broker queues commands for an offline gateway; see `Envelope::check_fresh`)
 //! result:  {"v":1, "command_id":"c-0001", "command":"trip.arm", "ok":true}
 //!          {"v":1, "command_id":"c-0001", "command":"trip.arm", "ok":false, "error":"…"}
 //! ```
@@ -88,8 +90,32 @@ pub struct Envelope {
     pub command_id: CommandId,
     /// The officer on whose authority it is sent, when the command needs one.
     pub officer: Option<OfficerId>,
+    /// After this the command is stale and is refused instead of applied.
+    pub expires_at: Option<Timestamp>,
     /// The command.
     pub command: Command,
+}
+
+impl Envelope {
+    /// Refuses a command that arrives after its `expires_at`.
+    ///
+    /// The gateway keeps a persistent MQTT session, so a command central publishes while
+    /// the gateway is offline is queued by the broker and delivered when the link returns,
+    /// possibly hours later. A `trip.arm` for a truck that has already gone, or a
+    /// `zone.update` superseded since, should then be refused rather than applied; central
+    /// says how long a command stays good by giving it an `expires_at`. Without one, a
+    /// command is applied whenever it arrives.
+    ///
+    /// # Errors
+    /// Says when it expired and when it arrived.
+    pub fn check_fresh(&self, now: Timestamp) -> Result<(), String> {
+        match self.expires_at {
+            Some(expires_at) if now > expires_at => Err(format!(
+                "expired at {expires_at}, received {now}: not applied"
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -99,6 +125,8 @@ struct RawEnvelope {
     command_id: CommandId,
     #[serde(default)]
     officer: Option<OfficerId>,
+    #[serde(default)]
+    expires_at: Option<Timestamp>,
     #[serde(default)]
     args: Option<serde_json::Value>,
 }
@@ -205,6 +233,7 @@ pub fn parse(name: &str, payload: &[u8]) -> Result<Envelope, Rejection> {
     Ok(Envelope {
         command_id: raw.command_id,
         officer: raw.officer,
+        expires_at: raw.expires_at,
         command,
     })
 }
@@ -334,6 +363,26 @@ mod tests {
         assert!(r.error.contains("exceeds"), "{}", r.error);
         let r = parse("a/b", br#"{"v":1,"command_id":"c-4"}"#).unwrap_err();
         assert_eq!(r.command, None);
+    }
+
+    #[test]
+    fn test_a_command_past_its_expiry_is_refused() {
+        let at = |t: &str| Timestamp::parse_rfc3339(t).unwrap();
+        let e = parse("trip.arm", ARM.as_bytes()).unwrap();
+        assert_eq!(e.expires_at, None);
+        assert_eq!(e.check_fresh(at("2099-01-01T00:00:00Z")), Ok(()));
+        let body = ARM.replace(
+            r#""officer""#,
+            r#""expires_at":"2026-11-28T12:00:00Z","officer""#,
+        );
+        let e = parse("trip.arm", body.as_bytes()).unwrap();
+        assert_eq!(e.check_fresh(at("2026-11-28T12:00:00Z")), Ok(()));
+        let err = e.check_fresh(at("2026-11-28T12:00:01Z")).unwrap_err();
+        assert!(err.contains("expired at 2026-11-28T12:00:00Z"), "{err}");
+        let bad = ARM.replace(r#""officer""#, r#""expires_at":"soon","officer""#);
+        let r = parse("trip.arm", bad.as_bytes()).unwrap_err();
+        assert!(r.error.starts_with("malformed command"), "{}", r.error);
+        assert_eq!(r.command_id.unwrap().as_str(), "c-1");
     }
 
     #[test]

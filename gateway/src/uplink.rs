@@ -398,7 +398,9 @@ impl<FS: Filesystem> Link<FS> {
                     self.publish(self.topics.result(), false, result, Sent::Status);
                     return Ok(());
                 }
+                let fresh = envelope.check_fresh(crate::wall_clock());
                 let outcome: Result<(), String> = match &envelope.command {
+                    _ if fresh.is_err() => fresh,
                     Command::StatusRequest => {
                         self.publish_status("online")?;
                         Ok(())

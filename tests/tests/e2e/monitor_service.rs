@@ -86,6 +86,34 @@ fn events(sub: &Subscriber) -> Vec<Value> {
         .collect()
 }
 
+/// Central publishes command `name` (QoS 1) to the test gateway.
+fn publish_command(port: u16, name: &str, body: &str) {
+    let ok = Command::new("mosquitto_pub")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q", "1"])
+        .args(["-t", &format!("ects/v1/ke-test-01/cmd/{name}"), "-m", body])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "mosquitto_pub failed");
+}
+
+/// Every received payload that is JSON.
+fn json(received: &[(String, String)]) -> Vec<Value> {
+    received
+        .iter()
+        .filter_map(|(_, p)| serde_json::from_str(p).ok())
+        .collect()
+}
+
+/// Every command result received so far.
+fn results(sub: &Subscriber) -> Vec<Value> {
+    sub.received()
+        .iter()
+        .filter(|(t, _)| t.ends_with("/result"))
+        .map(|(_, p)| serde_json::from_str(p).unwrap())
+        .collect()
+}
+
 /// Distinct event ids of `ty` (delivery is at least once: a resend has the same id).
 fn ids(events: &[Value], ty: &str) -> Vec<String> {
     let mut ids: Vec<String> = events
@@ -177,15 +205,7 @@ fn a_trip_armed_by_command_is_monitored() {
             .any(|(t, p)| t.ends_with("/status") && p.contains("online"))),
         "the gateway did not come online"
     );
-    let publish = |name: &str, body: &str| {
-        let ok = Command::new("mosquitto_pub")
-            .args(["-h", "127.0.0.1", "-p", &broker.port.to_string(), "-q", "1"])
-            .args(["-t", &format!("ects/v1/ke-test-01/cmd/{name}"), "-m", body])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok);
-    };
+    let publish = |name: &str, body: &str| publish_command(broker.port, name, body);
     publish(
         "trip.arm",
         r#"{"v":1,"command_id":"arm-7","officer":"KRA-0042","args":{"declaration":"22MBA0000007","vehicle":"KDA 7","seals":["E-7"],"corridor":"northern","origin":"mombasa-port","destination":"kigali-icd","deadline":"2099-01-01T00:00:00Z"}}"#,
@@ -199,20 +219,12 @@ fn a_trip_armed_by_command_is_monitored() {
         r#"{"v":1,"command_id":"bad-1","officer":"KRA-0042","args":{"declaration":"X","vehicle":"V","seals":["S"],"corridor":"southern","origin":"mombasa-port","destination":"kigali-icd","deadline":"2099-01-01T00:00:00Z"}}"#,
     );
     assert!(sub.wait_for(LONG, |r| {
-        let e: Vec<Value> = r
-            .iter()
-            .filter_map(|(_, p)| serde_json::from_str::<Value>(p).ok())
-            .collect();
+        let e = json(r);
         e.iter()
             .any(|v| v["type"] == "trip.armed" && v["trip"] == "22MBA0000007")
             && e.iter().filter(|v| v["command_id"].is_string()).count() >= 3
     }));
-    let results: Vec<Value> = sub
-        .received()
-        .iter()
-        .filter(|(t, _)| t.ends_with("/result"))
-        .map(|(_, p)| serde_json::from_str(p).unwrap())
-        .collect();
+    let results = results(&sub);
     let result = |id: &str| {
         results
             .iter()
@@ -230,4 +242,84 @@ fn a_trip_armed_by_command_is_monitored() {
         "{results:?}"
     );
     assert_eq!(result("bad-1")["error"], "no corridor southern");
+}
+
+/// The gateway keeps a persistent session, so the broker queues the commands central sends
+/// while it is down and delivers them when it returns: one without an expiry is applied
+/// then, one whose `expires_at` has passed is refused and says so.
+#[test]
+fn commands_queued_while_offline_are_applied_unless_expired() {
+    let broker = Mosquitto::start("mon-queued");
+    let sub = Subscriber::start(broker.port, "mon-queued-sub", "ects/v1/ke-test-01/#");
+    let gps = Pty::open();
+    let mut gw = Service::start("mon-queued", broker.port, &gps);
+    assert!(
+        sub.wait_for(LONG, |r| r
+            .iter()
+            .any(|(t, p)| t.ends_with("/status") && p.contains("online"))),
+        "the gateway did not come online"
+    );
+    gw.kill();
+    assert!(
+        sub.wait_for(LONG, |r| r
+            .iter()
+            .any(|(t, p)| t.ends_with("/status") && p.contains("offline"))),
+        "no Last Will after the kill"
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let rfc3339 = |t: i64| ects_firmware::time::Timestamp::from_unix_seconds(t).to_string();
+    let publish = |name: &str, body: &str| publish_command(broker.port, name, body);
+    let arm = |id: &str, declaration: &str, expiry: &str| {
+        format!(
+            r#"{{"v":1,"command_id":"{id}",{expiry}"officer":"KRA-0042","args":{{"declaration":"{declaration}","vehicle":"KDA 8","seals":["S-{declaration}"],"corridor":"northern","origin":"mombasa-port","destination":"kigali-icd","deadline":"2099-01-01T00:00:00Z"}}}}"#
+        )
+    };
+    publish(
+        "trip.arm",
+        &arm(
+            "late-1",
+            "22MBA0000008",
+            &format!(r#""expires_at":"{}","#, rfc3339(now + 1)),
+        ),
+    );
+    publish("trip.arm", &arm("keep-1", "22MBA0000009", ""));
+    std::thread::sleep(Duration::from_millis(2_500));
+    gw.spawn();
+    assert!(
+        sub.wait_for(LONG, |r| r
+            .iter()
+            .filter(|(t, _)| t.ends_with("/result"))
+            .count()
+            >= 2),
+        "the queued commands were not answered: {:?}\n{}",
+        sub.received(),
+        gw.log()
+    );
+    let results = results(&sub);
+    let result = |id: &str| results.iter().find(|r| r["command_id"] == id).unwrap();
+    assert_eq!(result("keep-1")["ok"], true, "{results:?}");
+    assert_eq!(result("late-1")["ok"], false, "{results:?}");
+    assert!(
+        result("late-1")["error"]
+            .as_str()
+            .unwrap()
+            .contains("expired at"),
+        "{results:?}"
+    );
+    assert!(sub.wait_for(LONG, |r| {
+        let e = json(r);
+        e.iter()
+            .any(|v| v["type"] == "trip.armed" && v["trip"] == "22MBA0000009")
+            && e.iter()
+                .any(|v| v["type"] == "command.rejected" && v["details"]["command_id"] == "late-1")
+    }));
+    assert!(
+        !events(&sub)
+            .iter()
+            .any(|v| v["type"] == "trip.armed" && v["trip"] == "22MBA0000008"),
+        "the expired command was applied"
+    );
 }
