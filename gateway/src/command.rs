@@ -238,6 +238,17 @@ pub fn parse(name: &str, payload: &[u8]) -> Result<Envelope, Rejection> {
     })
 }
 
+/// A command applied, and whether what it changed is on disk yet.
+#[derive(Debug)]
+pub enum Applied {
+    /// Nothing of it needs saving: answer now.
+    Done,
+    /// Answer once this fires: the trips or geometry it changed are then durable, and a
+    /// power cut can no longer undo a command central was told succeeded. If the sender
+    /// is dropped instead, the state could not be saved before the gateway stopped.
+    Saving(tokio::sync::oneshot::Receiver<()>),
+}
+
 /// Applies validated commands. The gateway service's implementation owns the trip registry
 /// and the monitor's geometry; a field tool without them refuses what it cannot do.
 pub trait CommandHandler: Send {
@@ -245,7 +256,7 @@ pub trait CommandHandler: Send {
     ///
     /// # Errors
     /// A short reason, sent back to central and recorded in the `command.rejected` event.
-    fn apply(&mut self, envelope: &Envelope) -> Result<(), String>;
+    fn apply(&mut self, envelope: &Envelope) -> Result<Applied, String>;
 }
 
 /// The command handler of a gateway without a trip registry (the `journal drain` field
@@ -259,7 +270,7 @@ pub struct NoTripRegistry {
 }
 
 impl CommandHandler for NoTripRegistry {
-    fn apply(&mut self, envelope: &Envelope) -> Result<(), String> {
+    fn apply(&mut self, envelope: &Envelope) -> Result<Applied, String> {
         let name = match envelope.command {
             Command::ArmTrip(_) => "trip.arm",
             Command::DisarmTrip(_) => "trip.disarm",

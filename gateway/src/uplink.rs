@@ -33,7 +33,7 @@ use rumqttc::{
 };
 use tokio::sync::{Notify, mpsc, watch};
 
-use crate::command::{self, Command, CommandHandler};
+use crate::command::{self, Applied, Command, CommandHandler};
 use crate::journal::event_log::EventLog;
 use crate::journal::fs::Filesystem;
 use crate::journal::{JournalError, Stream};
@@ -248,12 +248,22 @@ struct Link<FS: Filesystem> {
     /// Outcomes of the latest commands by id: a command delivered twice (QoS 1) is answered
     /// again, not applied again.
     recent_commands: VecDeque<(CommandId, Result<(), String>)>,
+    /// Commands applied whose changes are not on disk yet: answered when they are.
+    saving: Vec<Saving>,
     /// When the last connection was lost (what the broker acknowledged since a resend
     /// window before that may be gone with its state).
     lost_at: Option<Instant>,
     /// A resend is due at this time, of everything acknowledged since the second instant.
     resend_at: Option<(tokio::time::Instant, Instant)>,
     report: UplinkReport,
+}
+
+/// A command applied, waiting for its changes to be saved before it is answered.
+#[derive(Debug)]
+struct Saving {
+    id: CommandId,
+    command: Option<Ident<24>>,
+    saved: tokio::sync::oneshot::Receiver<()>,
 }
 
 impl<FS: Filesystem> Link<FS> {
@@ -377,12 +387,19 @@ impl<FS: Filesystem> Link<FS> {
     }
 
     /// Validates and applies a command, answers it on the result topic and records its
-    /// outcome as an event (published like any other).
+    /// outcome as an event (published like any other). A command whose changes must be
+    /// saved is answered once they are ([`Link::answer_saved`]): `ok` means it survives a
+    /// power cut.
     fn on_command(&mut self, name: &str, payload: &[u8]) -> Result<(), UplinkError> {
         let (id, command, outcome) = match command::parse(name, payload) {
             Err(r) => (r.command_id, r.command, Err(r.error)),
             Ok(envelope) => {
                 let name = Ident::<24>::new(name).ok();
+                if self.saving.iter().any(|s| s.id == envelope.command_id) {
+                    // Delivered again (QoS 1) while its changes are being saved: it is
+                    // answered when they are.
+                    return Ok(());
+                }
                 let repeat = self
                     .recent_commands
                     .iter()
@@ -399,28 +416,76 @@ impl<FS: Filesystem> Link<FS> {
                     return Ok(());
                 }
                 let fresh = envelope.check_fresh(crate::wall_clock());
-                let outcome: Result<(), String> = match &envelope.command {
-                    _ if fresh.is_err() => fresh,
+                let applied: Result<Applied, String> = match &envelope.command {
+                    _ if fresh.is_err() => fresh.map(|()| Applied::Done),
                     Command::StatusRequest => {
                         self.publish_status("online")?;
-                        Ok(())
+                        Ok(Applied::Done)
                     }
                     _ => match self.commands.as_mut() {
                         Some(handler) => handler.apply(&envelope),
                         None => Err("commands are not handled here".to_string()),
                     },
                 };
-                if let Err(e) = &outcome {
-                    tracing::warn!(command = name.as_deref(), error = %e, "command refused");
+                match applied {
+                    Ok(Applied::Saving(saved)) => {
+                        self.saving.push(Saving {
+                            id: envelope.command_id,
+                            command: name,
+                            saved,
+                        });
+                        return Ok(());
+                    }
+                    Ok(Applied::Done) => (Some(envelope.command_id), name, Ok(())),
+                    Err(e) => (Some(envelope.command_id), name, Err(e)),
                 }
-                self.recent_commands
-                    .push_back((envelope.command_id.clone(), outcome.clone()));
-                if self.recent_commands.len() > 256 {
-                    self.recent_commands.pop_front();
-                }
-                (Some(envelope.command_id), name, outcome)
             }
         };
+        self.answer(id, command, outcome)
+    }
+
+    /// Answers the commands whose changes are now on disk (or could not be saved before
+    /// the gateway stopped).
+    fn answer_saved(&mut self) -> Result<(), UplinkError> {
+        use tokio::sync::oneshot::error::TryRecvError;
+        let mut i = 0;
+        while i < self.saving.len() {
+            let outcome = match self.saving[i].saved.try_recv() {
+                Err(TryRecvError::Empty) => {
+                    i += 1;
+                    continue;
+                }
+                Ok(()) => Ok(()),
+                Err(TryRecvError::Closed) => Err(
+                    "not confirmed: the gateway stopped before what the command changed was \
+                     saved; send it again"
+                        .to_string(),
+                ),
+            };
+            let done = self.saving.swap_remove(i);
+            self.answer(Some(done.id), done.command, outcome)?;
+        }
+        Ok(())
+    }
+
+    /// Answers command `id` on the result topic, remembers the outcome (a command delivered
+    /// again is answered again, not applied again) and records it as an event.
+    fn answer(
+        &mut self,
+        id: Option<CommandId>,
+        command: Option<Ident<24>>,
+        outcome: Result<(), String>,
+    ) -> Result<(), UplinkError> {
+        if let Err(e) = &outcome {
+            tracing::warn!(command = command.as_deref(), error = %e, "command refused");
+        }
+        if let Some(id) = &id {
+            self.recent_commands
+                .push_back((id.clone(), outcome.clone()));
+            if self.recent_commands.len() > 256 {
+                self.recent_commands.pop_front();
+            }
+        }
         let result = command::result_payload(id.as_ref(), command.as_deref(), &outcome);
         self.publish(self.topics.result(), false, result, Sent::Status);
         let event =
@@ -640,6 +705,7 @@ pub async fn run<FS: Filesystem>(
         last_error: None,
         commands,
         recent_commands: VecDeque::new(),
+        saving: Vec::new(),
         lost_at: None,
         resend_at: None,
         report: UplinkReport::default(),
@@ -701,6 +767,9 @@ pub async fn run<FS: Filesystem>(
                 let tick_result = lock(&link.log).journal().tick(Instant::now());
                 if let Err(e) = tick_result {
                     tracing::warn!(error = %e, "journal commit deferred");
+                }
+                if let Err(e) = link.answer_saved() {
+                    break Err(e);
                 }
                 if let Err(e) = link.pump() {
                     break Err(e);

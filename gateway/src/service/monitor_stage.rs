@@ -6,7 +6,8 @@
 //!   losses go through the [`PassThrough`] stage unchanged (thinned positions).
 //! - [`MonitorCommands`] applies central's `trip.arm`, `trip.disarm`, `corridor.update` and
 //!   `zone.update` to the same monitor; the trip events they raise are filed by the stage at
-//!   its next call (within a second).
+//!   its next call (within a second), and the command is answered only after the save that
+//!   follows is on disk ([`Applied::Saving`]): an `ok` central has seen survives a power cut.
 //! - [`MonitorState`] keeps the trip registry and detector state in `<state_dir>/trips/`:
 //!   one file per trip (`<hex of the declaration>.json`, written only when that trip
 //!   changed) and `geometry.json` (the corridor and zone ids the trips' indices refer
@@ -25,6 +26,8 @@
 //!   least every [`SAVE_INTERVAL`], and all of them at a clean stop.
 //! - Saves, and the deletions of retired trips, reach the disk in the order they were
 //!   taken (one queue, one thread).
+//! - A command is told "saved" only when every save queued up to its own has succeeded; a
+//!   failed save holds the commands behind it until a full rewrite succeeds.
 //! - Saved trips are re-pointed by corridor and zone id to the geometry configured at
 //!   start; a trip whose corridor, origin or destination is gone is not resumed (logged),
 //!   and configured trips not resumed are armed.
@@ -38,7 +41,7 @@ use ects_firmware::event::{Event, EventKind};
 use ects_firmware::time::Timestamp;
 
 use super::stage::{Input, PassThrough, Stage};
-use crate::command::{CommandHandler, Envelope};
+use crate::command::{Applied, CommandHandler, Envelope};
 use crate::monitor::{GatewayMonitor, GeometryIds, GeometryUpdate, MonitorSettings, SavedTrip};
 
 /// Longest time a state change without an alarm waits before it is saved. Trips change
@@ -81,6 +84,9 @@ pub struct MonitorState {
     outbox: Mutex<Outbox>,
 }
 
+/// Told when a command's changes are on disk (see [`Applied::Saving`]).
+type Waiter = tokio::sync::oneshot::Sender<()>;
+
 /// A failed save, shared by the stage and the saver.
 #[derive(Debug, Default)]
 struct SaveFailure {
@@ -91,6 +97,9 @@ struct SaveFailure {
     /// Set by the saver at a failure, cleared by the next full rewrite: batches in between
     /// are skipped.
     blocked: AtomicBool,
+    /// Commands whose changes a failed save left unsaved: told after the next save that
+    /// succeeds (dropped, so told "not saved", if the gateway stops first).
+    waiting: Mutex<Vec<Waiter>>,
 }
 
 /// What the saver thread does, in the order it is asked.
@@ -108,6 +117,9 @@ enum Job {
     },
     /// Files to delete (retired trips), then a directory sync.
     Remove(Vec<PathBuf>),
+    /// Tell these commands that what they changed is saved, unless a failed write left
+    /// state unsaved (then they wait for the next save that succeeds).
+    Notify(Vec<Waiter>),
     /// Answer once everything asked before is done.
     Flush(std::sync::mpsc::SyncSender<()>),
 }
@@ -152,6 +164,15 @@ impl Job {
                 }
                 if let Err(e) = std::fs::File::open(dir).and_then(|d| d.sync_all()) {
                     tracing::warn!(dir = %dir.display(), "trip directory not synced: {e}");
+                }
+            }
+            Job::Notify(waiters) => {
+                let mut waiting = lock(&failed.waiting);
+                waiting.extend(waiters);
+                if !failed.blocked.load(AtomicOrdering::SeqCst) {
+                    for w in waiting.drain(..) {
+                        let _ = w.send(()); // the uplink may have gone: nothing to tell
+                    }
                 }
             }
             Job::Flush(done) => {
@@ -231,6 +252,8 @@ struct Outbox {
     /// Trips changed (armed, disarmed, corridor replaced): to be saved once those events
     /// are journaled.
     trips_changed: bool,
+    /// The commands that made these changes, told once they are saved.
+    waiting: Vec<Waiter>,
     /// The pipeline is stopping: commands are refused (their events could not be filed).
     closed: bool,
 }
@@ -317,8 +340,7 @@ impl MonitorState {
 
             outbox: Mutex::new(Outbox {
                 events,
-                trips_changed: false,
-                closed: false,
+                ..Outbox::default()
             }),
         });
         // Trips wait for the stage's first save, after their `trip.armed` is journaled.
@@ -332,16 +354,22 @@ impl MonitorState {
     /// refers to an index the saved ids do not have. A failure is logged and the trip is
     /// saved again next time.
     fn save(&self) {
-        self.write(true);
+        self.write(true, Vec::new());
     }
 
     /// Writes only the geometry updates and ids (the command handler's part: trips are
     /// saved by the stage, after their events are journaled).
     fn save_geometry(&self) {
-        self.write(false);
+        self.write(false, Vec::new());
     }
 
-    fn write(&self, trips: bool) {
+    /// As [`MonitorState::save`], then tells `waiters` once this save (and every one
+    /// before it) is on disk.
+    fn save_and_tell(&self, waiters: Vec<Waiter>) {
+        self.write(true, waiters);
+    }
+
+    fn write(&self, trips: bool, waiters: Vec<Waiter>) {
         // The saver's lock first and until the batch is queued: batches reach the queue in
         // the order they were taken (ids written by one never overwrite newer ones).
         let saver = lock(&self.saver);
@@ -366,6 +394,10 @@ impl MonitorState {
             Vec::new()
         };
         if dirty.is_empty() && !new_ids && !new_updates {
+            if !waiters.is_empty() {
+                // Nothing new: they are told once the saves already queued are done.
+                self.submit_with(&saver, Job::Notify(waiters));
+            }
             return;
         }
         // In this order: updates before ids (ids that include an added zone must find it
@@ -415,6 +447,10 @@ impl MonitorState {
                 full,
             },
         );
+        if !waiters.is_empty() || full {
+            // After a full rewrite, also the commands a failed save left waiting.
+            self.submit_with(&saver, Job::Notify(waiters));
+        }
     }
 
     /// Hands `job` to the saver thread (or does it here if there is none).
@@ -525,6 +561,9 @@ pub struct MonitorStage {
     retired_at: Option<Instant>,
     /// When a failed save was last retried.
     retried_at: Option<Instant>,
+    /// Commands whose changes this stage has taken from the outbox, told after its next
+    /// save.
+    waiting: Vec<Waiter>,
 }
 
 impl MonitorStage {
@@ -537,6 +576,7 @@ impl MonitorStage {
             changed_since: None,
             retired_at: None,
             retried_at: None,
+            waiting: Vec::new(),
         }
     }
 
@@ -547,6 +587,7 @@ impl MonitorStage {
             outbox.trips_changed = false;
             out.append(&mut outbox.events);
         }
+        self.waiting.append(&mut outbox.waiting);
     }
 
     fn note(&mut self, new: &[Event]) {
@@ -614,8 +655,8 @@ impl Stage for MonitorStage {
         if retry {
             self.retried_at = Some(Instant::now());
         }
-        if self.alarm_unsaved || due || retry {
-            self.state.save();
+        if self.alarm_unsaved || due || retry || !self.waiting.is_empty() {
+            self.state.save_and_tell(std::mem::take(&mut self.waiting));
             self.alarm_unsaved = false;
             self.changed_since = None;
         }
@@ -639,7 +680,7 @@ impl Stage for MonitorStage {
 pub struct MonitorCommands(pub Arc<MonitorState>);
 
 impl CommandHandler for MonitorCommands {
-    fn apply(&mut self, envelope: &Envelope) -> Result<(), String> {
+    fn apply(&mut self, envelope: &Envelope) -> Result<Applied, String> {
         // The outbox is held across the command (lock order: outbox, then monitor), so a
         // command is either refused or its events reach the stage's final tick.
         let mut outbox = lock(&self.0.outbox);
@@ -647,16 +688,17 @@ impl CommandHandler for MonitorCommands {
             return Err("the gateway is stopping: send the command again when it is back".into());
         }
         let mut events = Vec::new();
-        let outcome = lock(&self.0.monitor).apply(envelope, crate::wall_clock(), &mut events);
-        if outcome.is_ok() {
-            outbox.events.append(&mut events);
-            outbox.trips_changed = true;
-            drop(outbox);
-            // Geometry updates raise no event: save them now. Trips the command changed
-            // are saved by the stage once their events are journaled.
-            self.0.save_geometry();
-        }
-        outcome
+        lock(&self.0.monitor).apply(envelope, crate::wall_clock(), &mut events)?;
+        // Answered once the stage has journaled its events and saved what it changed.
+        let (saved, answer) = tokio::sync::oneshot::channel();
+        outbox.events.append(&mut events);
+        outbox.trips_changed = true;
+        outbox.waiting.push(saved);
+        drop(outbox);
+        // Geometry updates raise no event: save them now. Trips the command changed are
+        // saved by the stage once their events are journaled.
+        self.0.save_geometry();
+        Ok(Applied::Saving(answer))
     }
 }
 
@@ -667,6 +709,17 @@ mod tests {
 
     fn command(name: &str, body: &str) -> Envelope {
         crate::command::parse(name, body.as_bytes()).unwrap()
+    }
+
+    /// `trip.arm` of `declaration` (seal `S-<declaration>`) on corridor c1.
+    fn arm(id: &str, declaration: &str) -> Envelope {
+        command(
+            "trip.arm",
+            &format!(
+                r#"{{"v":1,"command_id":"{id}","officer":"K","args":{{"declaration":"{declaration}","vehicle":"V",
+                   "seals":["S-{declaration}"],"corridor":"c1","origin":"o","destination":"d","deadline":"2030-01-01T00:00:00Z"}}}}"#
+            ),
+        )
     }
 
     #[test]
@@ -712,6 +765,76 @@ mod tests {
         assert!(monitor.has_trip("D/1"));
         drop(monitor);
         drop(again); // its saver finishes first
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn test_a_command_is_confirmed_only_once_what_it_changed_is_on_disk() {
+        use tokio::sync::oneshot::error::TryRecvError;
+        let dir = std::env::temp_dir().join(format!("ects-monitor-told-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let t = crate::wall_clock();
+        let state = MonitorState::open(settings(), &dir, t);
+        let mut commands = MonitorCommands(state.clone());
+        let mut stage = MonitorStage::new(state.clone(), PassThrough::new(Default::default(), []));
+        let mut out = Vec::new();
+        stage.tick(t, &mut out);
+        stage.filed();
+        state.flush();
+        let saving = |applied: Applied| match applied {
+            Applied::Saving(rx) => rx,
+            Applied::Done => panic!("a trip command must wait for its save"),
+        };
+        let trip_file = |d: &str| dir.join(STATE_DIR).join(format!("{}.json", hex(d)));
+
+        // Applied in memory: not confirmed until the stage has filed its event and the
+        // saver has written the trip.
+        let mut a = saving(commands.apply(&arm("a", "D1")).unwrap());
+        state.flush();
+        assert_eq!(a.try_recv(), Err(TryRecvError::Empty));
+        out.clear();
+        stage.tick(t, &mut out);
+        assert!(
+            out.iter()
+                .any(|e| matches!(e.kind, EventKind::TripArmed(_)))
+        );
+        state.flush();
+        assert_eq!(a.try_recv(), Err(TryRecvError::Empty), "told before filing");
+        stage.filed();
+        state.flush();
+        assert_eq!(a.try_recv(), Ok(()));
+        assert!(trip_file("D1").exists());
+
+        // The save fails (the trip directory is in the way): no confirmation, until a
+        // later save succeeds.
+        let trips = dir.join(STATE_DIR);
+        std::fs::rename(&trips, dir.join("aside")).unwrap();
+        std::fs::write(&trips, "in the way").unwrap();
+        let mut b = saving(commands.apply(&arm("b", "D2")).unwrap());
+        stage.tick(t, &mut out);
+        stage.filed();
+        state.flush();
+        assert_eq!(
+            b.try_recv(),
+            Err(TryRecvError::Empty),
+            "told though not saved"
+        );
+        std::fs::remove_file(&trips).unwrap();
+        state.save();
+        state.flush();
+        assert_eq!(b.try_recv(), Ok(()));
+        assert!(trip_file("D2").exists() && trip_file("D1").exists());
+
+        // Not saved when the gateway stops: the command is told so (its sender dropped).
+        std::fs::rename(&trips, dir.join("aside2")).unwrap();
+        std::fs::write(&trips, "in the way").unwrap();
+        let mut c = saving(commands.apply(&arm("c", "D3")).unwrap());
+        stage.stopping();
+        stage.tick(t, &mut out);
+        stage.filed();
+        stage.stopped();
+        drop((commands, stage, state));
+        assert_eq!(c.try_recv(), Err(TryRecvError::Closed));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -802,15 +925,6 @@ mod tests {
         let state = MonitorState::open(settings(), &dir, t);
         let mut commands = MonitorCommands(state.clone());
         let mut stage = MonitorStage::new(state.clone(), PassThrough::new(Default::default(), []));
-        let arm = |id: &str, declaration: &str| {
-            command(
-                "trip.arm",
-                &format!(
-                    r#"{{"v":1,"command_id":"{id}","officer":"K","args":{{"declaration":"{declaration}","vehicle":"V",
-                       "seals":["S-{declaration}"],"corridor":"c1","origin":"o","destination":"d","deadline":"2030-01-01T00:00:00Z"}}}}"#
-                ),
-            )
-        };
         // Applied just before the stop: its event reaches the final tick.
         commands.apply(&arm("a", "D1")).unwrap();
         stage.stopping();

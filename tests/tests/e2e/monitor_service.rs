@@ -86,6 +86,16 @@ fn events(sub: &Subscriber) -> Vec<Value> {
         .collect()
 }
 
+/// Waits for the gateway's `online` status.
+fn wait_online(sub: &Subscriber) {
+    assert!(
+        sub.wait_for(LONG, |r| r
+            .iter()
+            .any(|(t, p)| t.ends_with("/status") && p.contains("online"))),
+        "the gateway did not come online"
+    );
+}
+
 /// Central publishes command `name` (QoS 1) to the test gateway.
 fn publish_command(port: u16, name: &str, body: &str) {
     let ok = Command::new("mosquitto_pub")
@@ -199,12 +209,7 @@ fn a_trip_armed_by_command_is_monitored() {
     let sub = Subscriber::start(broker.port, "mon-cmd-sub", "ects/v1/ke-test-01/#");
     let gps = Pty::open();
     let _gw = Service::start("mon-cmd", broker.port, &gps);
-    assert!(
-        sub.wait_for(LONG, |r| r
-            .iter()
-            .any(|(t, p)| t.ends_with("/status") && p.contains("online"))),
-        "the gateway did not come online"
-    );
+    wait_online(&sub);
     let publish = |name: &str, body: &str| publish_command(broker.port, name, body);
     publish(
         "trip.arm",
@@ -222,7 +227,11 @@ fn a_trip_armed_by_command_is_monitored() {
         let e = json(r);
         e.iter()
             .any(|v| v["type"] == "trip.armed" && v["trip"] == "22MBA0000007")
-            && e.iter().filter(|v| v["command_id"].is_string()).count() >= 3
+            && ["arm-7", "disarm-7", "bad-1"].iter().all(|id| {
+                r.iter().any(|(t, p)| {
+                    t.ends_with("/result") && p.contains(&format!("\"command_id\":\"{id}\""))
+                })
+            })
     }));
     let results = results(&sub);
     let result = |id: &str| {
@@ -253,12 +262,7 @@ fn commands_queued_while_offline_are_applied_unless_expired() {
     let sub = Subscriber::start(broker.port, "mon-queued-sub", "ects/v1/ke-test-01/#");
     let gps = Pty::open();
     let mut gw = Service::start("mon-queued", broker.port, &gps);
-    assert!(
-        sub.wait_for(LONG, |r| r
-            .iter()
-            .any(|(t, p)| t.ends_with("/status") && p.contains("online"))),
-        "the gateway did not come online"
-    );
+    wait_online(&sub);
     gw.kill();
     assert!(
         sub.wait_for(LONG, |r| r
@@ -321,5 +325,53 @@ fn commands_queued_while_offline_are_applied_unless_expired() {
             .iter()
             .any(|v| v["type"] == "trip.armed" && v["trip"] == "22MBA0000008"),
         "the expired command was applied"
+    );
+}
+
+/// `ok` in a command's result means it survives a power cut: the gateway is SIGKILLed the
+/// moment central has the result of a `trip.arm`, and after the restart the trip is there
+/// (arming it again is refused as already armed).
+#[test]
+fn a_command_answered_ok_survives_a_sigkill_right_after() {
+    let broker = Mosquitto::start("mon-okkill");
+    let sub = Subscriber::start(broker.port, "mon-okkill-sub", "ects/v1/ke-test-01/#");
+    let gps = Pty::open();
+    let mut gw = Service::start("mon-okkill", broker.port, &gps);
+    wait_online(&sub);
+    let arm = |id: &str| {
+        format!(
+            r#"{{"v":1,"command_id":"{id}","officer":"KRA-0042","args":{{"declaration":"22MBA0000010","vehicle":"KDA 10","seals":["E-10"],"corridor":"northern","origin":"mombasa-port","destination":"kigali-icd","deadline":"2099-01-01T00:00:00Z"}}}}"#
+        )
+    };
+    let answered = |id: &str| {
+        let id = format!("\"command_id\":\"{id}\"");
+        move |r: &[(String, String)]| {
+            r.iter()
+                .any(|(t, p)| t.ends_with("/result") && p.contains(&id))
+        }
+    };
+    publish_command(broker.port, "trip.arm", &arm("first"));
+    assert!(sub.wait_for(LONG, answered("first")), "no result");
+    gw.kill();
+    assert_eq!(
+        results(&sub)
+            .iter()
+            .find(|r| r["command_id"] == "first")
+            .unwrap()["ok"],
+        true
+    );
+    gw.spawn();
+    publish_command(broker.port, "trip.arm", &arm("again"));
+    assert!(
+        sub.wait_for(LONG, answered("again")),
+        "no result after the restart"
+    );
+    let results = results(&sub);
+    let again = results.iter().find(|r| r["command_id"] == "again").unwrap();
+    assert_eq!(
+        again["error"],
+        "trip 22MBA0000010 is already armed",
+        "the armed trip was lost: {results:?}\n{}",
+        gw.log()
     );
 }
