@@ -1088,11 +1088,19 @@ impl GatewayMonitor {
         };
         match &envelope.command {
             Command::ArmTrip(a) => {
-                if self
+                if let Some(t) = self
                     .trips
                     .iter()
-                    .any(|t| t.monitor.plan().declaration == a.declaration)
+                    .find(|t| t.monitor.plan().declaration == a.declaration)
                 {
+                    if !t.monitor.is_disarmed()
+                        && self.plan_for(a).ok().as_ref() == Some(t.monitor.plan())
+                    {
+                        // The same arm again: central retrying a command it had no answer
+                        // to, or the broker delivering it again after a restart. It is
+                        // done: answer ok, raise nothing new.
+                        return Ok(());
+                    }
                     return Err(format!("trip {} is already armed", a.declaration));
                 }
                 if let Some((seal, other)) = a.seals.iter().find_map(|s| {
@@ -1106,34 +1114,8 @@ impl GatewayMonitor {
                 if self.trips.len() >= MAX_TRIPS {
                     return Err(format!("at most {MAX_TRIPS} trips"));
                 }
-                let corridor = self
-                    .corridors
-                    .iter()
-                    .position(|c| c.id == a.corridor)
-                    .ok_or_else(|| format!("no corridor {}", a.corridor))?;
-                let zone = |id: &ZoneId| {
-                    self.zones
-                        .iter()
-                        .position(|z| z.id == *id)
-                        .ok_or_else(|| format!("no zone {id}"))
-                };
-                let (origin, destination) = (zone(&a.origin)?, zone(&a.destination)?);
-                let mut seals = heapless::Vec::new();
-                for s in &a.seals {
-                    seals
-                        .push(s.clone())
-                        .map_err(|_| "too many seals".to_string())?;
-                }
                 let trip = TripConfig {
-                    plan: TripPlan {
-                        declaration: a.declaration.clone(),
-                        vehicle: a.vehicle.clone(),
-                        seals,
-                        corridor: corridor as u16,
-                        origin: origin as u16,
-                        destination: destination as u16,
-                        deadline: a.deadline,
-                    },
+                    plan: self.plan_for(a)?,
                     officer: officer()?,
                     gps: None,
                 };
@@ -1152,6 +1134,37 @@ impl GatewayMonitor {
             }),
             Command::StatusRequest => Err("status.request is answered by the uplink".into()),
         }
+    }
+
+    /// The trip plan a `trip.arm` asks for, its corridor and zones found by id.
+    fn plan_for(&self, a: &crate::command::ArmTrip) -> Result<TripPlan, String> {
+        let corridor = self
+            .corridors
+            .iter()
+            .position(|c| c.id == a.corridor)
+            .ok_or_else(|| format!("no corridor {}", a.corridor))?;
+        let zone = |id: &ZoneId| {
+            self.zones
+                .iter()
+                .position(|z| z.id == *id)
+                .ok_or_else(|| format!("no zone {id}"))
+        };
+        let (origin, destination) = (zone(&a.origin)?, zone(&a.destination)?);
+        let mut seals = heapless::Vec::new();
+        for s in &a.seals {
+            seals
+                .push(s.clone())
+                .map_err(|_| "too many seals".to_string())?;
+        }
+        Ok(TripPlan {
+            declaration: a.declaration.clone(),
+            vehicle: a.vehicle.clone(),
+            seals,
+            corridor: u16::try_from(corridor).map_err(|_| "too many corridors".to_string())?,
+            origin: u16::try_from(origin).map_err(|_| "too many zones".to_string())?,
+            destination: u16::try_from(destination).map_err(|_| "too many zones".to_string())?,
+            deadline: a.deadline,
+        })
     }
 }
 
@@ -1494,8 +1507,18 @@ mod tests {
         m.apply(&arm, now, &mut out).unwrap();
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].event_type().as_str(), "trip.armed");
+        // The same arm again (central retrying, or the broker delivering it again after
+        // a restart): done already, nothing new.
+        m.apply(&arm, now, &mut out).unwrap();
+        assert_eq!(out.len(), 1);
+        // Another plan under the same declaration: refused.
+        let other = command(
+            "trip.arm",
+            r#"{"v":1,"command_id":"c-1b","officer":"KRA-1","args":{"declaration":"D1","vehicle":"KCX 2",
+               "seals":["S1"],"corridor":"c1","origin":"o","destination":"d","deadline":"2030-01-01T00:00:00Z"}}"#,
+        );
         assert!(
-            m.apply(&arm, now, &mut out)
+            m.apply(&other, now, &mut out)
                 .unwrap_err()
                 .contains("already armed")
         );

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use ects_firmware::event::{CommandId, GatewayId};
 use ects_firmware::text::Ident;
 use rumqttc::{
-    AsyncClient, ConnectReturnCode, Event, LastWill, MqttOptions, Outgoing, Packet, QoS,
+    AsyncClient, ConnectReturnCode, Event, LastWill, MqttOptions, Outgoing, Packet, Publish, QoS,
 };
 use tokio::sync::{Notify, mpsc, watch};
 
@@ -264,6 +264,8 @@ struct Saving {
     id: CommandId,
     command: Option<Ident<24>>,
     saved: tokio::sync::oneshot::Receiver<()>,
+    /// The deliveries of it, acknowledged to the broker once it is answered.
+    deliveries: Vec<Publish>,
 }
 
 impl<FS: Filesystem> Link<FS> {
@@ -390,14 +392,20 @@ impl<FS: Filesystem> Link<FS> {
     /// outcome as an event (published like any other). A command whose changes must be
     /// saved is answered once they are ([`Link::answer_saved`]): `ok` means it survives a
     /// power cut.
-    fn on_command(&mut self, name: &str, payload: &[u8]) -> Result<(), UplinkError> {
-        let (id, command, outcome) = match command::parse(name, payload) {
+    ///
+    /// The broker's delivery is acknowledged (PUBACK) only after the answer and its event
+    /// are handed over and journaled: a gateway that dies before that gets the command
+    /// again from its persistent session, and a command already applied is recognised
+    /// (a repeated `trip.arm` of the same plan is answered `ok` again, not refused).
+    fn on_command(&mut self, name: &str, delivery: Publish) -> Result<(), UplinkError> {
+        let (id, command, outcome) = match command::parse(name, &delivery.payload) {
             Err(r) => (r.command_id, r.command, Err(r.error)),
             Ok(envelope) => {
                 let name = Ident::<24>::new(name).ok();
-                if self.saving.iter().any(|s| s.id == envelope.command_id) {
+                if let Some(s) = self.saving.iter_mut().find(|s| s.id == envelope.command_id) {
                     // Delivered again (QoS 1) while its changes are being saved: it is
-                    // answered when they are.
+                    // answered (and acknowledged) when they are.
+                    s.deliveries.push(delivery);
                     return Ok(());
                 }
                 let repeat = self
@@ -413,6 +421,7 @@ impl<FS: Filesystem> Link<FS> {
                         &outcome,
                     );
                     self.publish(self.topics.result(), false, result, Sent::Status);
+                    self.acknowledge(&[delivery]);
                     return Ok(());
                 }
                 let fresh = envelope.check_fresh(crate::wall_clock());
@@ -433,6 +442,7 @@ impl<FS: Filesystem> Link<FS> {
                             id: envelope.command_id,
                             command: name,
                             saved,
+                            deliveries: vec![delivery],
                         });
                         return Ok(());
                     }
@@ -441,7 +451,7 @@ impl<FS: Filesystem> Link<FS> {
                 }
             }
         };
-        self.answer(id, command, outcome)
+        self.answer(id, command, outcome, &[delivery])
     }
 
     /// Answers the commands whose changes are now on disk (or could not be saved before
@@ -463,18 +473,20 @@ impl<FS: Filesystem> Link<FS> {
                 ),
             };
             let done = self.saving.swap_remove(i);
-            self.answer(Some(done.id), done.command, outcome)?;
+            self.answer(Some(done.id), done.command, outcome, &done.deliveries)?;
         }
         Ok(())
     }
 
     /// Answers command `id` on the result topic, remembers the outcome (a command delivered
-    /// again is answered again, not applied again) and records it as an event.
+    /// again is answered again, not applied again), records it as an event, and then
+    /// acknowledges the `deliveries` that brought it.
     fn answer(
         &mut self,
         id: Option<CommandId>,
         command: Option<Ident<24>>,
         outcome: Result<(), String>,
+        deliveries: &[Publish],
     ) -> Result<(), UplinkError> {
         if let Err(e) = &outcome {
             tracing::warn!(command = command.as_deref(), error = %e, "command refused");
@@ -490,10 +502,30 @@ impl<FS: Filesystem> Link<FS> {
         self.publish(self.topics.result(), false, result, Sent::Status);
         let event =
             command::outcome_event(id.as_ref(), command.as_ref(), &outcome, crate::wall_clock());
-        if let Err(e) = lock(&self.log).append(event, Instant::now()) {
-            tracing::error!(error = %e, "could not record a command outcome");
+        {
+            let mut log = lock(&self.log);
+            // Durable before the broker is told the command is done with.
+            let filed = log
+                .append(event, Instant::now())
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+                .and_then(|()| log.commit().map(|_| ()).map_err(|e| e.to_string()));
+            if let Err(e) = filed {
+                tracing::error!(error = %e, "could not record a command outcome");
+            }
         }
+        self.acknowledge(deliveries);
         self.pump()
+    }
+
+    /// Acknowledges command deliveries to the broker (manual acks: see `on_command`). On
+    /// a connection that is gone this does nothing: the broker delivers them again.
+    fn acknowledge(&mut self, deliveries: &[Publish]) {
+        for d in deliveries {
+            if let Err(e) = self.client.try_ack(d) {
+                tracing::debug!(error = %e, "command delivery not acknowledged (delivered again)");
+            }
+        }
     }
 
     fn drained(&mut self) -> bool {
@@ -600,8 +632,9 @@ impl<FS: Filesystem> Link<FS> {
                 Some(Sent::Status) | None => {}
             },
             Event::Incoming(Packet::Publish(p)) => {
-                if let Some(name) = self.topics.command_name(&p.topic).map(str::to_owned) {
-                    self.on_command(&name, &p.payload)?;
+                match self.topics.command_name(&p.topic).map(str::to_owned) {
+                    Some(name) => self.on_command(&name, p)?,
+                    None => self.acknowledge(&[p]),
                 }
             }
             Event::Incoming(Packet::Disconnect) => {
@@ -671,6 +704,8 @@ pub async fn run<FS: Filesystem>(
         // A persistent session: its absence at a reconnect tells that the broker lost its
         // state (see `schedule_resend`). The journal, not the session, is what is resent.
         .set_clean_session(false)
+        // Commands are acknowledged once answered (`Link::on_command`).
+        .set_manual_acks(true)
         .set_inflight(u16::try_from(config.window * 2 + 8).unwrap_or(u16::MAX))
         .set_max_packet_size(256 * 1024, 256 * 1024)
         .set_last_will(LastWill::new(
