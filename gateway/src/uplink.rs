@@ -258,6 +258,10 @@ struct Link<FS: Filesystem> {
     report: UplinkReport,
 }
 
+/// The answer to a command whose changes could not be saved before the gateway stopped.
+const NOT_SAVED: &str = "not confirmed: the gateway stopped before what the command changed \
+                         was saved; the broker delivers it again when the gateway is back";
+
 /// A command applied, waiting for its changes to be saved before it is answered.
 #[derive(Debug)]
 struct Saving {
@@ -405,6 +409,7 @@ impl<FS: Filesystem> Link<FS> {
                 if let Some(s) = self.saving.iter_mut().find(|s| s.id == envelope.command_id) {
                     // Delivered again (QoS 1) while its changes are being saved: it is
                     // answered (and acknowledged) when they are.
+                    tracing::debug!(command_id = %envelope.command_id, "command delivered again while saving");
                     s.deliveries.push(delivery);
                     return Ok(());
                 }
@@ -451,29 +456,32 @@ impl<FS: Filesystem> Link<FS> {
                 }
             }
         };
-        self.answer(id, command, outcome, &[delivery])
+        // Only a command that parsed is remembered: one refused as malformed may come back
+        // corrected under the same id.
+        let remember = outcome.is_ok() || command::parse(name, &delivery.payload).is_ok();
+        self.answer(id, command, outcome, remember, Some(&[delivery]))
     }
 
-    /// Answers the commands whose changes are now on disk (or could not be saved before
-    /// the gateway stopped).
+    /// Answers the commands whose changes are now on disk. While the link is down they
+    /// wait: an answer cannot be published then, and the broker delivers the command
+    /// again at the reconnect (it is not acknowledged yet).
     fn answer_saved(&mut self) -> Result<(), UplinkError> {
         use tokio::sync::oneshot::error::TryRecvError;
         let mut i = 0;
-        while i < self.saving.len() {
+        while self.connected && i < self.saving.len() {
             let outcome = match self.saving[i].saved.try_recv() {
                 Err(TryRecvError::Empty) => {
                     i += 1;
                     continue;
                 }
                 Ok(()) => Ok(()),
-                Err(TryRecvError::Closed) => Err(
-                    "not confirmed: the gateway stopped before what the command changed was \
-                     saved; send it again"
-                        .to_string(),
-                ),
+                Err(TryRecvError::Closed) => Err(NOT_SAVED.to_string()),
             };
             let done = self.saving.swap_remove(i);
-            self.answer(Some(done.id), done.command, outcome, &done.deliveries)?;
+            // Not saved: answered, but not acknowledged, so that the broker delivers it
+            // again when the gateway is back.
+            let ack = outcome.is_ok().then_some(done.deliveries.as_slice());
+            self.answer(Some(done.id), done.command, outcome, true, ack)?;
         }
         Ok(())
     }
@@ -486,12 +494,13 @@ impl<FS: Filesystem> Link<FS> {
         id: Option<CommandId>,
         command: Option<Ident<24>>,
         outcome: Result<(), String>,
-        deliveries: &[Publish],
+        remember: bool,
+        deliveries: Option<&[Publish]>,
     ) -> Result<(), UplinkError> {
         if let Err(e) = &outcome {
             tracing::warn!(command = command.as_deref(), error = %e, "command refused");
         }
-        if let Some(id) = &id {
+        if let Some(id) = id.as_ref().filter(|_| remember) {
             self.recent_commands
                 .push_back((id.clone(), outcome.clone()));
             if self.recent_commands.len() > 256 {
@@ -514,7 +523,9 @@ impl<FS: Filesystem> Link<FS> {
                 tracing::error!(error = %e, "could not record a command outcome");
             }
         }
-        self.acknowledge(deliveries);
+        if let Some(deliveries) = deliveries {
+            self.acknowledge(deliveries);
+        }
         self.pump()
     }
 
@@ -529,11 +540,16 @@ impl<FS: Filesystem> Link<FS> {
     }
 
     fn drained(&mut self) -> bool {
-        self.in_flight == 0 && self.resend_at.is_none() && {
-            let mut log = lock(&self.log);
-            let j = log.journal();
-            j.backlog() == (0, 0) && !j.resending()
-        }
+        // Commands being saved are answered first (unless the link is down: they are
+        // delivered again after the restart).
+        (self.saving.is_empty() || !self.connected)
+            && self.in_flight == 0
+            && self.resend_at.is_none()
+            && {
+                let mut log = lock(&self.log);
+                let j = log.journal();
+                j.backlog() == (0, 0) && !j.resending()
+            }
     }
 
     /// The broker came back without our session: it lost its state, and with it perhaps
@@ -752,6 +768,9 @@ pub async fn run<FS: Filesystem>(
     let mut tick = tokio::time::interval(Duration::from_millis(50));
     let mut stop_when = *stop.borrow();
     let result = loop {
+        if let Err(e) = link.answer_saved() {
+            break Err(e);
+        }
         if stop_when == StopWhen::Now || (stop_when == StopWhen::Drained && link.drained()) {
             break Ok(());
         }
@@ -818,8 +837,22 @@ pub async fn run<FS: Filesystem>(
         }
     };
 
-    // Shutdown: say `offline` ourselves (a clean DISCONNECT does not fire the Will), wait
-    // briefly for the broker to take it, then disconnect.
+    // Shutdown: commands whose changes were not saved are told so (and left unacknowledged:
+    // the broker delivers them again when the gateway is back); then say `offline`
+    // ourselves (a clean DISCONNECT does not fire the Will), wait briefly for the broker
+    // to take it, and disconnect.
+    let _ = link.answer_saved();
+    for unsaved in std::mem::take(&mut link.saving) {
+        if link.connected {
+            let _ = link.answer(
+                Some(unsaved.id),
+                unsaved.command,
+                Err(NOT_SAVED.to_string()),
+                false,
+                None,
+            );
+        }
+    }
     if link.connected {
         let offline = status_payload("offline", Some(&mut lock(&link.log)), "down");
         if link.publish(link.topics.status(), true, offline, Sent::Offline) {

@@ -353,20 +353,16 @@ impl MonitorState {
     /// the batch durable with one flush. The ids go first, so that a saved trip never
     /// refers to an index the saved ids do not have. A failure is logged and the trip is
     /// saved again next time.
-    fn save(&self) {
-        self.write(true, Vec::new());
+    ///
+    /// Then tells `waiters` once this save (and every one before it) is on disk.
+    fn save(&self, waiters: Vec<Waiter>) {
+        self.write(true, waiters);
     }
 
     /// Writes only the geometry updates and ids (the command handler's part: trips are
     /// saved by the stage, after their events are journaled).
     fn save_geometry(&self) {
         self.write(false, Vec::new());
-    }
-
-    /// As [`MonitorState::save`], then tells `waiters` once this save (and every one
-    /// before it) is on disk.
-    fn save_and_tell(&self, waiters: Vec<Waiter>) {
-        self.write(true, waiters);
     }
 
     fn write(&self, trips: bool, waiters: Vec<Waiter>) {
@@ -376,7 +372,10 @@ impl MonitorState {
         let mut monitor = lock(&self.monitor);
         let mut saved_ids = lock(&self.saved_ids);
         let mut saved_updates = lock(&self.saved_updates);
-        let full = self.save_failed.pending.swap(false, AtomicOrdering::SeqCst);
+        // Only a save that includes the trips can be the full rewrite after a failure: a
+        // geometry-only save that took the flag would clear the failure (and tell the
+        // waiting commands "saved") without writing their trips.
+        let full = trips && self.save_failed.pending.swap(false, AtomicOrdering::SeqCst);
         if full {
             // A write failed: write everything again.
             *saved_ids = None;
@@ -656,7 +655,7 @@ impl Stage for MonitorStage {
             self.retried_at = Some(Instant::now());
         }
         if self.alarm_unsaved || due || retry || !self.waiting.is_empty() {
-            self.state.save_and_tell(std::mem::take(&mut self.waiting));
+            self.state.save(std::mem::take(&mut self.waiting));
             self.alarm_unsaved = false;
             self.changed_since = None;
         }
@@ -668,8 +667,11 @@ impl Stage for MonitorStage {
 
     fn stopped(&mut self) {
         // A clean stop keeps every trip's latest state, not only its last alarm's.
-        self.state.save();
+        self.state.save(std::mem::take(&mut self.waiting));
         self.state.flush();
+        // Commands whose changes a failed save left unsaved are told now (their senders
+        // dropped), while the uplink can still answer them.
+        lock(&self.state.save_failed.waiting).clear();
         self.alarm_unsaved = false;
         self.changed_since = None;
     }
@@ -819,10 +821,31 @@ mod tests {
             Err(TryRecvError::Empty),
             "told though not saved"
         );
+        // The disk works again, and a geometry command comes first: its own save (the
+        // geometry only) must not count as the rewrite that saves D2.
         std::fs::remove_file(&trips).unwrap();
-        state.save();
+        let rest = r#"{"type":"Feature","properties":{"id":"r1","kind":"rest_stop","radius_m":200},"geometry":{"type":"Point","coordinates":[30.05,0.0]}}"#;
+        let mut z = saving(
+            commands
+                .apply(&command(
+                    "zone.update",
+                    &format!(r#"{{"v":1,"command_id":"z","officer":"K","args":{{"id":"r1","geojson":{rest}}}}}"#),
+                ))
+                .unwrap(),
+        );
+        state.flush();
+        assert_eq!(
+            b.try_recv(),
+            Err(TryRecvError::Empty),
+            "told before its trip was written"
+        );
+        assert!(!trip_file("D2").exists());
+        // The stage's next save is the full rewrite: both are told.
+        stage.tick(t, &mut out);
+        stage.filed();
         state.flush();
         assert_eq!(b.try_recv(), Ok(()));
+        assert_eq!(z.try_recv(), Ok(()));
         assert!(trip_file("D2").exists() && trip_file("D1").exists());
 
         // Not saved when the gateway stops: the command is told so (its sender dropped).
@@ -833,8 +856,9 @@ mod tests {
         stage.tick(t, &mut out);
         stage.filed();
         stage.stopped();
-        drop((commands, stage, state));
+        // Told while the uplink (which holds `commands`) is still there to answer.
         assert_eq!(c.try_recv(), Err(TryRecvError::Closed));
+        drop((commands, stage, state));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -855,13 +879,13 @@ mod tests {
             crate::monitor::test_geometry::armed_and_at(&mut m, "D1", 30.05, t);
             crate::monitor::test_geometry::armed_and_at(&mut m, "D2", 30.05, t);
         }
-        state.save();
+        state.save(Vec::new());
         state.flush();
         assert!(state.save_failed.pending.load(AtomicOrdering::SeqCst));
         // The disk is usable again: the next save writes the ids and every trip, though
         // nothing changed since.
         std::fs::remove_file(&trips).unwrap();
-        state.save();
+        state.save(Vec::new());
         state.flush();
         let mut names: Vec<String> = std::fs::read_dir(&trips)
             .unwrap()

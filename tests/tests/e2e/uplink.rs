@@ -357,6 +357,17 @@ fn commands_get_one_result_and_one_event_each_even_malformed_oversized_and_unkno
         "status.request",
         r#"{"v":1,"command_id":"c-ok"}"#,
     ); // delivered twice
+    // Refused as malformed, then sent again corrected under the same id: applied.
+    publish_command(
+        broker.port,
+        "status.request",
+        r#"{"v":2,"command_id":"c-fix"}"#,
+    );
+    publish_command(
+        broker.port,
+        "status.request",
+        r#"{"v":1,"command_id":"c-fix"}"#,
+    );
 
     let results = |r: &[(String, String)]| -> Vec<serde_json::Value> {
         r.iter()
@@ -365,7 +376,7 @@ fn commands_get_one_result_and_one_event_each_even_malformed_oversized_and_unkno
             .collect()
     };
     assert!(
-        sub.wait_for(Duration::from_secs(20), |r| results(r).len() >= 6),
+        sub.wait_for(Duration::from_secs(20), |r| results(r).len() >= 8),
         "{:?}",
         results(&sub.received())
     );
@@ -377,6 +388,12 @@ fn commands_get_one_result_and_one_event_each_even_malformed_oversized_and_unkno
             .collect::<Vec<_>>()
     };
     assert_eq!(by_id("c-ok").len(), 2, "answered twice");
+    let fix: Vec<_> = by_id("c-fix").iter().map(|v| v["ok"].clone()).collect();
+    assert_eq!(
+        fix,
+        [false, true],
+        "a corrected command under the same id: {rs:?}"
+    );
     assert!(by_id("c-ok").iter().all(|v| v["ok"] == true));
     assert_eq!(by_id("c-unknown")[0]["ok"], false);
     assert!(
@@ -405,7 +422,7 @@ fn commands_get_one_result_and_one_event_each_even_malformed_oversized_and_unkno
             .any(|v| v["error"].as_str().unwrap().contains("exceeds"))
     );
 
-    // One event per command handled (not per delivery): 1 applied, 4 rejected.
+    // One event per command handled (not per delivery): 2 applied, 5 rejected.
     let events = |r: &[(String, String)], ty: &str| {
         r.iter()
             .filter(|(t, _)| t.starts_with(&format!("ects/v1/{GATEWAY}/events/")))
@@ -415,8 +432,8 @@ fn commands_get_one_result_and_one_event_each_even_malformed_oversized_and_unkno
     };
     assert!(
         sub.wait_for(Duration::from_secs(20), |r| events(r, "command.applied")
-            == 1
-            && events(r, "command.rejected") == 4)
+            == 2
+            && events(r, "command.rejected") == 5)
     );
     assert!(
         gw.try_wait().unwrap().is_none(),
