@@ -195,9 +195,12 @@ impl Sink {
     /// `durable` (the devices' replies may go out) — or drops it if the commit failed —
     /// and wakes the uplink; critical events sound the panel. Routine events without a
     /// waiting device are committed by the journal's tick, within the commit interval.
-    fn file(&self, events: &mut Vec<Event>, durable: &mut Vec<oneshot::Sender<()>>) {
+    ///
+    /// Returns false when the commit failed: the events are not durable yet, and nothing
+    /// that depends on them (the stage's saved state, a command's answer) may go out.
+    fn file(&self, events: &mut Vec<Event>, durable: &mut Vec<oneshot::Sender<()>>) -> bool {
         if events.is_empty() && durable.is_empty() {
-            return;
+            return true;
         }
         let committed = {
             let mut log = lock(&self.log);
@@ -232,6 +235,7 @@ impl Sink {
             durable.clear();
         }
         self.wake_uplink.notify_one();
+        committed
     }
 }
 
@@ -321,8 +325,9 @@ async fn pipeline(
             stage.tick(crate::wall_clock(), &mut out);
             last_tick = Instant::now();
         }
-        sink.file(&mut out, &mut durable);
-        stage.filed();
+        if sink.file(&mut out, &mut durable) {
+            stage.filed();
+        } // else: the stage saves after the next commit that succeeds
         health.beat();
         let stopping = *stop.borrow();
         if stopping && !busy {
@@ -341,8 +346,9 @@ async fn pipeline(
     stage.stopping();
     stage.tick(crate::wall_clock(), &mut out);
     overload_reports(&queues, &mut out);
-    sink.file(&mut out, &mut durable);
-    stage.filed();
+    if sink.file(&mut out, &mut durable) {
+        stage.filed();
+    }
     stage.stopped();
 }
 
@@ -468,7 +474,7 @@ pub async fn run_with(
         wake_uplink: wake_uplink.clone(),
         panel: panel_state.clone(),
     };
-    sink.file(&mut vec![started], &mut Vec::new());
+    let _ = sink.file(&mut vec![started], &mut Vec::new());
 
     let (uplink_stop, uplink_stop_rx) = watch::channel(StopWhen::Never);
     let mut uplink = tokio::spawn(uplink::run(
