@@ -379,7 +379,17 @@ fn drain(
     out: &mut impl Write,
 ) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(dir.is_dir(), "{}: no such journal directory", dir.display());
-    let (journal, recovery) = Journal::open(ProductionFilesystem, JournalConfig::new(dir))
+    // The service may have been configured for a larger journal than the default limit:
+    // never open it smaller than it is, or the records `drain` itself writes (command
+    // answers, drop reports) would evict positions it was asked to deliver.
+    let mut jc = JournalConfig::new(dir);
+    let used: u64 = std::fs::read_dir(dir)
+        .with_context(|| format!("reading journal {}", dir.display()))?
+        .filter_map(|e| e.ok()?.metadata().ok())
+        .map(|m| m.len())
+        .sum();
+    jc.max_bytes = jc.max_bytes.max(used.saturating_add(jc.segment_bytes * 2));
+    let (journal, recovery) = Journal::open(ProductionFilesystem, jc)
         .with_context(|| format!("opening journal {}", dir.display()))?;
     tracing::info!(?recovery, "journal opened");
     let log = Arc::new(Mutex::new(EventLog::new(
