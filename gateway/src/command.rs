@@ -249,6 +249,33 @@ pub enum Applied {
     Saving(tokio::sync::oneshot::Receiver<()>),
 }
 
+/// Why a handler did not apply a command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refused {
+    /// For good (unknown trip, invalid geometry, …): answered, and the delivery is done
+    /// with.
+    Final(String),
+    /// Not by this process, not now (the gateway is stopping; `journal drain` has no trip
+    /// registry): answered, but left unacknowledged, so that the broker delivers it again
+    /// to the gateway service when it runs.
+    NotNow(String),
+}
+
+impl Refused {
+    /// The reason, for central.
+    pub fn reason(&self) -> &str {
+        match self {
+            Refused::Final(r) | Refused::NotNow(r) => r,
+        }
+    }
+}
+
+impl From<String> for Refused {
+    fn from(reason: String) -> Self {
+        Refused::Final(reason)
+    }
+}
+
 /// Applies validated commands. The gateway service's implementation owns the trip registry
 /// and the monitor's geometry; a field tool without them refuses what it cannot do.
 pub trait CommandHandler: Send {
@@ -256,7 +283,15 @@ pub trait CommandHandler: Send {
     ///
     /// # Errors
     /// A short reason, sent back to central and recorded in the `command.rejected` event.
-    fn apply(&mut self, envelope: &Envelope) -> Result<Applied, String>;
+    fn apply(&mut self, envelope: &Envelope) -> Result<Applied, Refused>;
+
+    /// Whether `envelope` is already in effect (the same `trip.arm` for a trip that is
+    /// armed, a `trip.disarm` of a trip already disarmed): a command delivered again after
+    /// a restart, which is answered ok even past its `expires_at`.
+    fn already_applied(&self, envelope: &Envelope) -> bool {
+        let _ = envelope;
+        false
+    }
 }
 
 /// The command handler of a gateway without a trip registry (the `journal drain` field
@@ -270,7 +305,7 @@ pub struct NoTripRegistry {
 }
 
 impl CommandHandler for NoTripRegistry {
-    fn apply(&mut self, envelope: &Envelope) -> Result<Applied, String> {
+    fn apply(&mut self, envelope: &Envelope) -> Result<Applied, Refused> {
         let name = match envelope.command {
             Command::ArmTrip(_) => "trip.arm",
             Command::DisarmTrip(_) => "trip.disarm",
@@ -278,7 +313,7 @@ impl CommandHandler for NoTripRegistry {
             Command::UpdateZone(_) => "zone.update",
             Command::StatusRequest => "status.request",
         };
-        Err(format!("{name}: {}", self.why))
+        Err(Refused::NotNow(format!("{name}: {}", self.why)))
     }
 }
 

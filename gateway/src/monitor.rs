@@ -865,6 +865,11 @@ impl GatewayMonitor {
             .position(|t| t.monitor.plan().declaration.as_str() == declaration)
             .ok_or_else(|| format!("no trip {declaration}"))?;
         let entry = &mut self.trips[i];
+        if entry.monitor.is_disarmed() {
+            // Disarmed already (this command delivered again, or another officer's): in
+            // effect, nothing new to record.
+            return Ok(());
+        }
         with_geo(&self.corridors, &self.zones, |geo| {
             entry.monitor.disarm(officer, geo, now, |e| out.push(e))
         })
@@ -1093,13 +1098,17 @@ impl GatewayMonitor {
                     .iter()
                     .find(|t| t.monitor.plan().declaration == a.declaration)
                 {
-                    if !t.monitor.is_disarmed()
-                        && self.plan_for(a).ok().as_ref() == Some(t.monitor.plan())
-                    {
+                    if self.already_applied(envelope) {
                         // The same arm again: central retrying a command it had no answer
                         // to, or the broker delivering it again after a restart. It is
                         // done: answer ok, raise nothing new.
                         return Ok(());
+                    }
+                    if t.monitor.is_disarmed() {
+                        return Err(format!(
+                            "trip {} was disarmed; a declaration is armed once",
+                            a.declaration
+                        ));
                     }
                     return Err(format!("trip {} is already armed", a.declaration));
                 }
@@ -1133,6 +1142,27 @@ impl GatewayMonitor {
                 geojson: g.geojson.to_string(),
             }),
             Command::StatusRequest => Err("status.request is answered by the uplink".into()),
+        }
+    }
+
+    /// Whether `envelope` is already in effect: a `trip.arm` whose trip is armed with the
+    /// same plan (declaration, vehicle, seals in order, corridor, zones, deadline), or a
+    /// `trip.disarm` of a trip already disarmed.
+    pub fn already_applied(&self, envelope: &crate::command::Envelope) -> bool {
+        use crate::command::Command;
+        let trip = |declaration: &str| {
+            self.trips
+                .iter()
+                .find(|t| t.monitor.plan().declaration.as_str() == declaration)
+        };
+        match &envelope.command {
+            Command::ArmTrip(a) => trip(a.declaration.as_str()).is_some_and(|t| {
+                !t.monitor.is_disarmed() && self.plan_for(a).ok().as_ref() == Some(t.monitor.plan())
+            }),
+            Command::DisarmTrip(d) => {
+                trip(d.declaration.as_str()).is_some_and(|t| t.monitor.is_disarmed())
+            }
+            _ => false,
         }
     }
 
@@ -1509,6 +1539,7 @@ mod tests {
         assert_eq!(out[0].event_type().as_str(), "trip.armed");
         // The same arm again (central retrying, or the broker delivering it again after
         // a restart): done already, nothing new.
+        assert!(m.already_applied(&arm));
         m.apply(&arm, now, &mut out).unwrap();
         assert_eq!(out.len(), 1);
         // Another plan under the same declaration: refused.
@@ -1517,6 +1548,7 @@ mod tests {
             r#"{"v":1,"command_id":"c-1b","officer":"KRA-1","args":{"declaration":"D1","vehicle":"KCX 2",
                "seals":["S1"],"corridor":"c1","origin":"o","destination":"d","deadline":"2030-01-01T00:00:00Z"}}"#,
         );
+        assert!(!m.already_applied(&other));
         assert!(
             m.apply(&other, now, &mut out)
                 .unwrap_err()
@@ -1582,7 +1614,13 @@ mod tests {
                 ),
             )
         };
+        assert!(!m.already_applied(&disarm("D1")));
         m.apply(&disarm("D1"), t0, &mut out).unwrap();
+        // Delivered again (after a restart): in effect already, ok, nothing new recorded.
+        assert!(m.already_applied(&disarm("D1")));
+        let n = out.len();
+        m.apply(&disarm("D1"), t0 + hour(1), &mut out).unwrap();
+        assert_eq!(out.len(), n);
         m.apply(&disarm("D3"), t0 + hour(20), &mut out).unwrap();
         assert!(m.retire(t0 + hour(23)).is_empty(), "kept for a day");
         m.take_dirty();

@@ -33,7 +33,7 @@ use rumqttc::{
 };
 use tokio::sync::{Notify, mpsc, watch};
 
-use crate::command::{self, Applied, Command, CommandHandler};
+use crate::command::{self, Applied, Command, CommandHandler, Refused};
 use crate::journal::event_log::EventLog;
 use crate::journal::fs::Filesystem;
 use crate::journal::{JournalError, Stream};
@@ -250,6 +250,8 @@ struct Link<FS: Filesystem> {
     recent_commands: VecDeque<(CommandId, Result<(), String>)>,
     /// Commands applied whose changes are not on disk yet: answered when they are.
     saving: Vec<Saving>,
+    /// Number of the current connection (command deliveries are acknowledged on theirs).
+    connection: u64,
     /// When the last connection was lost (what the broker acknowledged since a resend
     /// window before that may be gone with its state).
     lost_at: Option<Instant>,
@@ -268,9 +270,23 @@ struct Saving {
     id: CommandId,
     command: Option<Ident<24>>,
     saved: tokio::sync::oneshot::Receiver<()>,
-    /// The deliveries of it, acknowledged to the broker once it is answered.
-    deliveries: Vec<Publish>,
+    /// When it was applied.
+    since: Instant,
+    /// The deliveries of it, acknowledged to the broker once it is answered (or after
+    /// [`ACK_WAITING_AFTER`]).
+    deliveries: Vec<Delivery>,
 }
+
+/// A command as the broker delivered it, on which connection.
+#[derive(Debug)]
+struct Delivery {
+    connection: u64,
+    publish: Publish,
+}
+
+/// A command whose save takes longer than this is acknowledged to the broker before it is
+/// answered (see `Link::answer_saved`).
+const ACK_WAITING_AFTER: Duration = Duration::from_secs(30);
 
 impl<FS: Filesystem> Link<FS> {
     /// Hands a publish to the current connection. Returns false when that connection is
@@ -401,10 +417,15 @@ impl<FS: Filesystem> Link<FS> {
     /// are handed over and journaled: a gateway that dies before that gets the command
     /// again from its persistent session, and a command already applied is recognised
     /// (a repeated `trip.arm` of the same plan is answered `ok` again, not refused).
-    fn on_command(&mut self, name: &str, delivery: Publish) -> Result<(), UplinkError> {
-        let (id, command, outcome) = match command::parse(name, &delivery.payload) {
+    fn on_command(&mut self, name: &str, publish: Publish) -> Result<(), UplinkError> {
+        let delivery = Delivery {
+            connection: self.connection,
+            publish,
+        };
+        let (id, command, outcome) = match command::parse(name, &delivery.publish.payload) {
             Err(r) => (r.command_id, r.command, Err(r.error)),
             Ok(envelope) => {
+                tracing::info!(command = name, command_id = %envelope.command_id, "command received");
                 let name = Ident::<24>::new(name).ok();
                 if let Some(s) = self.saving.iter_mut().find(|s| s.id == envelope.command_id) {
                     // Delivered again (QoS 1) while its changes are being saved: it is
@@ -429,16 +450,23 @@ impl<FS: Filesystem> Link<FS> {
                     self.acknowledge(&[delivery]);
                     return Ok(());
                 }
-                let fresh = envelope.check_fresh(crate::wall_clock());
-                let applied: Result<Applied, String> = match &envelope.command {
-                    _ if fresh.is_err() => fresh.map(|()| Applied::Done),
+                // A command already in effect (delivered again after a restart) is answered
+                // ok even when it has expired since.
+                let fresh = envelope.check_fresh(crate::wall_clock()).or_else(|e| {
+                    match self.commands.as_ref() {
+                        Some(h) if h.already_applied(&envelope) => Ok(()),
+                        _ => Err(e),
+                    }
+                });
+                let applied: Result<Applied, Refused> = match &envelope.command {
+                    _ if fresh.is_err() => fresh.map(|()| Applied::Done).map_err(Refused::Final),
                     Command::StatusRequest => {
                         self.publish_status("online")?;
                         Ok(Applied::Done)
                     }
                     _ => match self.commands.as_mut() {
                         Some(handler) => handler.apply(&envelope),
-                        None => Err("commands are not handled here".to_string()),
+                        None => Err(Refused::NotNow("commands are not handled here".into())),
                     },
                 };
                 match applied {
@@ -447,18 +475,24 @@ impl<FS: Filesystem> Link<FS> {
                             id: envelope.command_id,
                             command: name,
                             saved,
+                            since: Instant::now(),
                             deliveries: vec![delivery],
                         });
                         return Ok(());
                     }
                     Ok(Applied::Done) => (Some(envelope.command_id), name, Ok(())),
-                    Err(e) => (Some(envelope.command_id), name, Err(e)),
+                    Err(Refused::Final(e)) => (Some(envelope.command_id), name, Err(e)),
+                    Err(Refused::NotNow(e)) => {
+                        // Answered, not remembered, not acknowledged: the broker delivers
+                        // it again (to the service, once it runs).
+                        return self.answer(Some(envelope.command_id), name, Err(e), false, None);
+                    }
                 }
             }
         };
         // Only a command that parsed is remembered: one refused as malformed may come back
         // corrected under the same id.
-        let remember = outcome.is_ok() || command::parse(name, &delivery.payload).is_ok();
+        let remember = outcome.is_ok() || command::parse(name, &delivery.publish.payload).is_ok();
         self.answer(id, command, outcome, remember, Some(&[delivery]))
     }
 
@@ -471,6 +505,17 @@ impl<FS: Filesystem> Link<FS> {
         while self.connected && i < self.saving.len() {
             let outcome = match self.saving[i].saved.try_recv() {
                 Err(TryRecvError::Empty) => {
+                    if self.saving[i].since.elapsed() >= ACK_WAITING_AFTER {
+                        // Its save is taking long (a failing SD card): acknowledge the
+                        // delivery anyway, so that it does not hold one of the broker's
+                        // few in-flight slots and stall every later command. It is still
+                        // answered when saved; a repeat of its id is still recognised.
+                        let deliveries = std::mem::take(&mut self.saving[i].deliveries);
+                        if !deliveries.is_empty() {
+                            tracing::warn!(command_id = %self.saving[i].id, "command not saved yet; acknowledged to the broker meanwhile");
+                        }
+                        self.acknowledge(&deliveries);
+                    }
                     i += 1;
                     continue;
                 }
@@ -495,7 +540,7 @@ impl<FS: Filesystem> Link<FS> {
         command: Option<Ident<24>>,
         outcome: Result<(), String>,
         remember: bool,
-        deliveries: Option<&[Publish]>,
+        deliveries: Option<&[Delivery]>,
     ) -> Result<(), UplinkError> {
         if let Err(e) = &outcome {
             tracing::warn!(command = command.as_deref(), error = %e, "command refused");
@@ -529,11 +574,15 @@ impl<FS: Filesystem> Link<FS> {
         self.pump()
     }
 
-    /// Acknowledges command deliveries to the broker (manual acks: see `on_command`). On
-    /// a connection that is gone this does nothing: the broker delivers them again.
-    fn acknowledge(&mut self, deliveries: &[Publish]) {
-        for d in deliveries {
-            if let Err(e) = self.client.try_ack(d) {
+    /// Acknowledges command deliveries to the broker (manual acks: see `on_command`).
+    /// Only those of the current connection: a packet id of an earlier one may name
+    /// another message now (a broker that lost its state); the broker delivers those again.
+    fn acknowledge(&mut self, deliveries: &[Delivery]) {
+        for d in deliveries
+            .iter()
+            .filter(|d| d.connection == self.connection)
+        {
+            if let Err(e) = self.client.try_ack(&d.publish) {
                 tracing::debug!(error = %e, "command delivery not acknowledged (delivered again)");
             }
         }
@@ -650,7 +699,10 @@ impl<FS: Filesystem> Link<FS> {
             Event::Incoming(Packet::Publish(p)) => {
                 match self.topics.command_name(&p.topic).map(str::to_owned) {
                     Some(name) => self.on_command(&name, p)?,
-                    None => self.acknowledge(&[p]),
+                    None => self.acknowledge(&[Delivery {
+                        connection: self.connection,
+                        publish: p,
+                    }]),
                 }
             }
             Event::Incoming(Packet::Disconnect) => {
@@ -739,7 +791,9 @@ pub async fn run<FS: Filesystem>(
             rumqttc::TlsConfiguration::Rustls(client),
         ));
     }
-    let capacity = config.window * 2 + 16;
+    // Room for the window's records, and for the results, statuses and acknowledgements
+    // of a burst of commands: a full channel reads as a closed connection.
+    let capacity = config.window * 2 + 16 + 256;
     let mut conn = Connection::open(&options, capacity);
     let mut link = Link {
         config: config.clone(),
@@ -757,6 +811,7 @@ pub async fn run<FS: Filesystem>(
         commands,
         recent_commands: VecDeque::new(),
         saving: Vec::new(),
+        connection: 0,
         lost_at: None,
         resend_at: None,
         report: UplinkReport::default(),
@@ -806,6 +861,7 @@ pub async fn run<FS: Filesystem>(
                 reconnect_at = None;
                 conn = Connection::open(&options, capacity);
                 link.client = conn.client.clone();
+                link.connection += 1;
             }
             () = resend_due => {
                 if let Err(e) = link.resend() {

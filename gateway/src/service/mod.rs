@@ -186,6 +186,9 @@ struct Sink {
     log: Arc<Mutex<EventLog<ProductionFilesystem>>>,
     wake_uplink: Arc<Notify>,
     panel: Arc<PanelState>,
+    /// A commit failed: every call commits (and reports failure) until one succeeds, even
+    /// without new events, so that nothing filed before the failure is taken as durable.
+    owed: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Sink {
@@ -199,7 +202,8 @@ impl Sink {
     /// Returns false when the commit failed: the events are not durable yet, and nothing
     /// that depends on them (the stage's saved state, a command's answer) may go out.
     fn file(&self, events: &mut Vec<Event>, durable: &mut Vec<oneshot::Sender<()>>) -> bool {
-        if events.is_empty() && durable.is_empty() {
+        let owed = self.owed.load(Ordering::SeqCst);
+        if events.is_empty() && durable.is_empty() && !owed {
             return true;
         }
         let committed = {
@@ -219,10 +223,12 @@ impl Sink {
                     tracing::error!(error = %err, "an event could not be journaled");
                 }
             }
-            if must_commit || !durable.is_empty() {
-                log.commit()
+            if must_commit || owed || !durable.is_empty() {
+                let ok = log.commit()
                     .inspect_err(|e| tracing::error!(error = %e, "journal commit failed: events not yet durable, device replies withheld"))
-                    .is_ok()
+                    .is_ok();
+                self.owed.store(!ok, Ordering::SeqCst);
+                ok
             } else {
                 true
             }
@@ -346,10 +352,11 @@ async fn pipeline(
     stage.stopping();
     stage.tick(crate::wall_clock(), &mut out);
     overload_reports(&queues, &mut out);
-    if sink.file(&mut out, &mut durable) {
+    let filed = sink.file(&mut out, &mut durable);
+    if filed {
         stage.filed();
     }
-    stage.stopped();
+    stage.stopped(filed);
 }
 
 /// The panel task: LED, buzzer and tamper switch every [`crate::gpio::PERIOD`]; an
@@ -473,6 +480,7 @@ pub async fn run_with(
         log: log.clone(),
         wake_uplink: wake_uplink.clone(),
         panel: panel_state.clone(),
+        owed: Arc::default(),
     };
     let _ = sink.file(&mut vec![started], &mut Vec::new());
 

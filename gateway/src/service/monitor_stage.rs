@@ -41,7 +41,7 @@ use ects_firmware::event::{Event, EventKind};
 use ects_firmware::time::Timestamp;
 
 use super::stage::{Input, PassThrough, Stage};
-use crate::command::{Applied, CommandHandler, Envelope};
+use crate::command::{Applied, CommandHandler, Envelope, Refused};
 use crate::monitor::{GatewayMonitor, GeometryIds, GeometryUpdate, MonitorSettings, SavedTrip};
 
 /// Longest time a state change without an alarm waits before it is saved. Trips change
@@ -665,9 +665,15 @@ impl Stage for MonitorStage {
         lock(&self.state.outbox).closed = true;
     }
 
-    fn stopped(&mut self) {
-        // A clean stop keeps every trip's latest state, not only its last alarm's.
-        self.state.save(std::mem::take(&mut self.waiting));
+    fn stopped(&mut self, filed: bool) {
+        if filed {
+            // A clean stop keeps every trip's latest state, not only its last alarm's.
+            self.state.save(std::mem::take(&mut self.waiting));
+        } else {
+            // The events are not durable: nothing is saved ahead of them, and the commands
+            // waiting on them are not told "saved".
+            self.waiting.clear();
+        }
         self.state.flush();
         // Commands whose changes a failed save left unsaved are told now (their senders
         // dropped), while the uplink can still answer them.
@@ -682,15 +688,20 @@ impl Stage for MonitorStage {
 pub struct MonitorCommands(pub Arc<MonitorState>);
 
 impl CommandHandler for MonitorCommands {
-    fn apply(&mut self, envelope: &Envelope) -> Result<Applied, String> {
+    fn apply(&mut self, envelope: &Envelope) -> Result<Applied, Refused> {
         // The outbox is held across the command (lock order: outbox, then monitor), so a
         // command is either refused or its events reach the stage's final tick.
         let mut outbox = lock(&self.0.outbox);
         if outbox.closed {
-            return Err("the gateway is stopping: send the command again when it is back".into());
+            return Err(Refused::NotNow(
+                "the gateway is stopping: the broker delivers the command again when it is back"
+                    .into(),
+            ));
         }
         let mut events = Vec::new();
         lock(&self.0.monitor).apply(envelope, crate::wall_clock(), &mut events)?;
+        // (A repeat already in effect changes nothing, but is answered only after the
+        // save that made it durable, like the first delivery.)
         // Answered once the stage has journaled its events and saved what it changed.
         let (saved, answer) = tokio::sync::oneshot::channel();
         outbox.events.append(&mut events);
@@ -701,6 +712,10 @@ impl CommandHandler for MonitorCommands {
         // saved by the stage once their events are journaled.
         self.0.save_geometry();
         Ok(Applied::Saving(answer))
+    }
+
+    fn already_applied(&self, envelope: &Envelope) -> bool {
+        lock(&self.0.monitor).already_applied(envelope)
     }
 }
 
@@ -855,7 +870,7 @@ mod tests {
         stage.stopping();
         stage.tick(t, &mut out);
         stage.filed();
-        stage.stopped();
+        stage.stopped(true);
         // Told while the uplink (which holds `commands`) is still there to answer.
         assert_eq!(c.try_recv(), Err(TryRecvError::Closed));
         drop((commands, stage, state));
@@ -960,9 +975,9 @@ mod tests {
         );
         // After it: refused (central gets an error result and sends it again later).
         let e = commands.apply(&arm("b", "D2")).unwrap_err();
-        assert!(e.contains("stopping"), "{e}");
+        assert!(e.reason().contains("stopping"), "{e:?}");
         assert!(!lock(&state.monitor).has_trip("D2"));
-        stage.stopped();
+        stage.stopped(true);
         drop((commands, stage, state));
         std::fs::remove_dir_all(&dir).unwrap();
     }

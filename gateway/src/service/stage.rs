@@ -103,8 +103,12 @@ pub trait Stage: Send {
     /// accepts can miss the final filing.
     fn stopping(&mut self) {}
     /// Called once when the pipeline stops, after the last filing: a stage that persists
-    /// its state saves all of it now and waits until it is on disk.
-    fn stopped(&mut self) {}
+    /// its state saves all of it now and waits until it is on disk — unless `filed` is
+    /// false (the last journal commit failed): then it saves nothing, since a saved state
+    /// must never be ahead of the events that changed it.
+    fn stopped(&mut self, filed: bool) {
+        let _ = filed;
+    }
 }
 
 /// The stage for what no trip concerns: thinned positions per GPS source, seal reports as

@@ -95,6 +95,14 @@ fn answered(id: &str) -> impl Fn(&[(String, String)]) -> bool {
     }
 }
 
+/// How many `online` statuses have been received.
+fn onlines(received: &[(String, String)]) -> usize {
+    received
+        .iter()
+        .filter(|(t, p)| t.ends_with("/status") && p.contains("\"online\""))
+        .count()
+}
+
 /// Waits for the gateway's `online` status.
 fn wait_online(sub: &Subscriber) {
     assert!(
@@ -394,19 +402,32 @@ fn a_command_received_but_not_answered_before_a_sigkill_is_delivered_again() {
         )
     };
     // The answer waits for the pipeline's next round (up to a second) and a save: a kill
-    // 50 ms after the command nearly always falls before it. An attempt whose answer came
-    // first proves nothing and is repeated with a new command.
+    // as soon as the gateway has logged the command nearly always falls before it. An
+    // attempt whose answer came first proves nothing and is repeated with a new command.
     let mut killed_unanswered = None;
     for n in 0..10 {
         publish_command(broker.port, "trip.arm", &arm(n));
-        std::thread::sleep(Duration::from_millis(50));
+        let received = format!("command_id=arm-{n}");
+        let deadline = std::time::Instant::now() + LONG;
+        while !gw.log().contains(&received) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the gateway never received arm-{n}:\n{}",
+                gw.log()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
         gw.kill();
         if !answered(&format!("arm-{n}"))(&sub.received()) {
             killed_unanswered = Some(n);
             break;
         }
+        let before = onlines(&sub.received());
         gw.spawn();
-        wait_online(&sub);
+        assert!(
+            sub.wait_for(LONG, |r| onlines(r) > before),
+            "the gateway did not come back online"
+        );
     }
     let n = killed_unanswered.expect("every attempt was answered before the kill");
     gw.spawn();
