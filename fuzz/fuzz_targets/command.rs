@@ -85,7 +85,7 @@ fuzz_target!(|data: &[u8]| {
             (Some(envelope.command_id), name, outcome)
         }
     };
-    let result = result_payload(id.as_ref(), command.as_deref(), &outcome);
+    let result = result_payload(id.as_ref(), command.as_deref(), &outcome, true);
     let v: serde_json::Value = serde_json::from_slice(&result).expect("the result is JSON");
     assert_eq!(v["ok"].as_bool(), Some(outcome.is_ok()));
     let event = outcome_event(id.as_ref(), command.as_ref(), &outcome, now);

@@ -6,8 +6,9 @@
 //! payload: {"v":1, "command_id":"c-0001", "officer":"KRA-04417", "args":{…}}   at most 16 KiB
 //!          optional "expires_at":"2026-11-28T12:00:00Z": refused, not applied, if it arrives
 //!          later (the broker queues commands for an offline gateway; see `Envelope::check_fresh`)
-//! result:  {"v":1, "command_id":"c-0001", "command":"trip.arm", "ok":true}
-//!          {"v":1, "command_id":"c-0001", "command":"trip.arm", "ok":false, "error":"…"}
+//! result:  {"v":1, "command_id":"c-0001", "command":"trip.arm", "ok":true, "final":true}
+//!          {"v":1, "command_id":"c-0001", "command":"trip.arm", "ok":false, "final":true, "error":"…"}
+//!          ("final":false: the broker delivers the command again; a later result supersedes)
 //! ```
 //!
 //! Invariants: nothing a command carries reaches a handler unvalidated (every string is a
@@ -286,11 +287,13 @@ pub trait CommandHandler: Send {
     fn apply(&mut self, envelope: &Envelope) -> Result<Applied, Refused>;
 
     /// Whether `envelope` is already in effect (the same `trip.arm` for a trip that is
-    /// armed, a `trip.disarm` of a trip already disarmed): a command delivered again after
-    /// a restart, which is answered ok even past its `expires_at`.
-    fn already_applied(&self, envelope: &Envelope) -> bool {
+    /// armed, a `trip.disarm` of a trip already disarmed, the same geometry update): a
+    /// command delivered again after a restart, which is answered ok even past its
+    /// `expires_at`. `None`: this handler cannot tell (it has no trip registry), so an
+    /// expired command is left for the service to judge.
+    fn already_applied(&self, envelope: &Envelope) -> Option<bool> {
         let _ = envelope;
-        false
+        None
     }
 }
 
@@ -317,13 +320,16 @@ impl CommandHandler for NoTripRegistry {
     }
 }
 
-/// The result payload for a command.
+/// The result payload for a command. `final_answer` false: the broker delivers the
+/// command again (it is not acknowledged), and a later result for the same id supersedes
+/// this one.
 pub fn result_payload(
     command_id: Option<&CommandId>,
     command: Option<&str>,
     outcome: &Result<(), String>,
+    final_answer: bool,
 ) -> Vec<u8> {
-    let mut v = serde_json::json!({ "v": 1, "command_id": command_id.map(|c| c.as_str()), "command": command, "ok": outcome.is_ok() });
+    let mut v = serde_json::json!({ "v": 1, "command_id": command_id.map(|c| c.as_str()), "command": command, "ok": outcome.is_ok(), "final": final_answer });
     if let Err(e) = outcome {
         v["error"] = e.as_str().into();
     }
@@ -439,7 +445,8 @@ mod tests {
         let e = outcome_event(Some(&id), Some(&name), &bad, Timestamp::UNIX_EPOCH);
         assert!(matches!(e.kind, EventKind::CommandRejected(ref r) if r.error.len() <= 96));
         let v: serde_json::Value =
-            serde_json::from_slice(&result_payload(Some(&id), Some("trip.disarm"), &bad)).unwrap();
+            serde_json::from_slice(&result_payload(Some(&id), Some("trip.disarm"), &bad, true))
+                .unwrap();
         assert_eq!(v["ok"], false);
         assert_eq!(v["command_id"], "c-9");
     }
@@ -475,7 +482,7 @@ mod tests {
                     Ok(e) => (Some(e.command_id), Ident::<24>::new(&name).ok(), Ok(())),
                     Err(r) => (r.command_id, r.command, Err(r.error)),
                 };
-                let answer = result_payload(id.as_ref(), command.as_deref(), &outcome);
+                let answer = result_payload(id.as_ref(), command.as_deref(), &outcome, true);
                 let v: serde_json::Value = serde_json::from_slice(&answer).unwrap();
                 prop_assert_eq!(v["ok"].as_bool(), Some(outcome.is_ok()));
                 let at = Timestamp::from_unix_seconds(0);

@@ -1146,8 +1146,9 @@ impl GatewayMonitor {
     }
 
     /// Whether `envelope` is already in effect: a `trip.arm` whose trip is armed with the
-    /// same plan (declaration, vehicle, seals in order, corridor, zones, deadline), or a
-    /// `trip.disarm` of a trip already disarmed.
+    /// same plan (declaration, vehicle, seals in order, corridor, zones, deadline), a
+    /// `trip.disarm` of a trip already disarmed, or a corridor or zone update whose
+    /// geometry is the latest one central sent for that id.
     pub fn already_applied(&self, envelope: &crate::command::Envelope) -> bool {
         use crate::command::Command;
         let trip = |declaration: &str| {
@@ -1162,7 +1163,20 @@ impl GatewayMonitor {
             Command::DisarmTrip(d) => {
                 trip(d.declaration.as_str()).is_some_and(|t| t.monitor.is_disarmed())
             }
-            _ => false,
+            Command::UpdateCorridor(g) | Command::UpdateZone(g) => {
+                let kind = if matches!(envelope.command, Command::UpdateCorridor(_)) {
+                    GeometryKind::Corridor
+                } else {
+                    GeometryKind::Zone
+                };
+                let geojson = g.geojson.to_string();
+                self.updates
+                    .iter()
+                    .rev()
+                    .find(|u| u.kind == kind && u.id == g.id.as_str())
+                    .is_some_and(|u| u.geojson == geojson)
+            }
+            Command::StatusRequest => false,
         }
     }
 

@@ -263,6 +263,23 @@ struct Link<FS: Filesystem> {
 /// The answer to a command whose changes could not be saved before the gateway stopped.
 const NOT_SAVED: &str = "not confirmed: the gateway stopped before what the command changed \
                          was saved; the broker delivers it again when the gateway is back";
+/// The same, for a command the broker was already told was done with.
+const NOT_SAVED_SEND_AGAIN: &str = "not saved: the gateway stopped before what the command \
+                                    changed was saved (storage failing); send it again";
+
+/// How a command is answered.
+#[derive(Debug, Clone, Copy)]
+enum Answer<'a> {
+    /// For good: remembered (when `remember`) and `deliveries` acknowledged, once the
+    /// outcome event is durable.
+    Final {
+        remember: bool,
+        deliveries: &'a [Delivery],
+    },
+    /// Not for good (`"final": false`): not remembered, not acknowledged; the broker
+    /// delivers the command again and a later answer supersedes this one.
+    NotFinal,
+}
 
 /// A command applied, waiting for its changes to be saved before it is answered.
 #[derive(Debug)]
@@ -272,6 +289,9 @@ struct Saving {
     saved: tokio::sync::oneshot::Receiver<()>,
     /// When it was applied.
     since: Instant,
+    /// Its deliveries were acknowledged before it was saved (see [`ACK_WAITING_AFTER`]):
+    /// the broker will not deliver it again.
+    acked_early: bool,
     /// The deliveries of it, acknowledged to the broker once it is answered (or after
     /// [`ACK_WAITING_AFTER`]).
     deliveries: Vec<Delivery>,
@@ -445,6 +465,7 @@ impl<FS: Filesystem> Link<FS> {
                         Some(&envelope.command_id),
                         name.as_deref(),
                         &outcome,
+                        true,
                     );
                     self.publish(self.topics.result(), false, result, Sent::Status);
                     self.acknowledge(&[delivery]);
@@ -453,13 +474,19 @@ impl<FS: Filesystem> Link<FS> {
                 // A command already in effect (delivered again after a restart) is answered
                 // ok even when it has expired since.
                 let fresh = envelope.check_fresh(crate::wall_clock()).or_else(|e| {
-                    match self.commands.as_ref() {
-                        Some(h) if h.already_applied(&envelope) => Ok(()),
-                        _ => Err(e),
+                    let in_effect = match (&envelope.command, self.commands.as_ref()) {
+                        (Command::StatusRequest, _) | (_, None) => Some(false),
+                        (_, Some(h)) => h.already_applied(&envelope),
+                    };
+                    match in_effect {
+                        Some(true) => Ok(()),
+                        Some(false) => Err(Refused::Final(e)),
+                        // This process cannot tell (`journal drain`): left to the service.
+                        None => Err(Refused::NotNow(e)),
                     }
                 });
                 let applied: Result<Applied, Refused> = match &envelope.command {
-                    _ if fresh.is_err() => fresh.map(|()| Applied::Done).map_err(Refused::Final),
+                    _ if fresh.is_err() => fresh.map(|()| Applied::Done),
                     Command::StatusRequest => {
                         self.publish_status("online")?;
                         Ok(Applied::Done)
@@ -476,6 +503,7 @@ impl<FS: Filesystem> Link<FS> {
                             command: name,
                             saved,
                             since: Instant::now(),
+                            acked_early: false,
                             deliveries: vec![delivery],
                         });
                         return Ok(());
@@ -485,7 +513,12 @@ impl<FS: Filesystem> Link<FS> {
                     Err(Refused::NotNow(e)) => {
                         // Answered, not remembered, not acknowledged: the broker delivers
                         // it again (to the service, once it runs).
-                        return self.answer(Some(envelope.command_id), name, Err(e), false, None);
+                        return self.answer(
+                            Some(envelope.command_id),
+                            name,
+                            Err(e),
+                            Answer::NotFinal,
+                        );
                     }
                 }
             }
@@ -493,7 +526,15 @@ impl<FS: Filesystem> Link<FS> {
         // Only a command that parsed is remembered: one refused as malformed may come back
         // corrected under the same id.
         let remember = outcome.is_ok() || command::parse(name, &delivery.publish.payload).is_ok();
-        self.answer(id, command, outcome, remember, Some(&[delivery]))
+        self.answer(
+            id,
+            command,
+            outcome,
+            Answer::Final {
+                remember,
+                deliveries: &[delivery],
+            },
+        )
     }
 
     /// Answers the commands whose changes are now on disk. While the link is down they
@@ -513,50 +554,69 @@ impl<FS: Filesystem> Link<FS> {
                         let deliveries = std::mem::take(&mut self.saving[i].deliveries);
                         if !deliveries.is_empty() {
                             tracing::warn!(command_id = %self.saving[i].id, "command not saved yet; acknowledged to the broker meanwhile");
+                            self.saving[i].acked_early = true;
                         }
                         self.acknowledge(&deliveries);
                     }
                     i += 1;
                     continue;
                 }
-                Ok(()) => Ok(()),
-                Err(TryRecvError::Closed) => Err(NOT_SAVED.to_string()),
+                Ok(()) => true,
+                Err(TryRecvError::Closed) => false,
             };
             let done = self.saving.swap_remove(i);
-            // Not saved: answered, but not acknowledged, so that the broker delivers it
-            // again when the gateway is back.
-            let ack = outcome.is_ok().then_some(done.deliveries.as_slice());
-            self.answer(Some(done.id), done.command, outcome, true, ack)?;
+            self.answer_done(done, outcome)?;
         }
         Ok(())
     }
 
-    /// Answers command `id` on the result topic, remembers the outcome (a command delivered
-    /// again is answered again, not applied again), records it as an event, and then
-    /// acknowledges the `deliveries` that brought it.
+    /// Answers a command that was saving: saved, or not (the gateway is stopping). One not
+    /// saved is answered, not remembered, and left unacknowledged so that the broker
+    /// delivers it again — unless it was acknowledged early, when the answer is final and
+    /// central must send it again.
+    fn answer_done(&mut self, done: Saving, saved: bool) -> Result<(), UplinkError> {
+        if saved {
+            let answer = Answer::Final {
+                remember: true,
+                deliveries: &done.deliveries,
+            };
+            return self.answer(Some(done.id), done.command, Ok(()), answer);
+        }
+        let (error, answer) = if done.acked_early {
+            (
+                NOT_SAVED_SEND_AGAIN,
+                Answer::Final {
+                    remember: false,
+                    deliveries: &[],
+                },
+            )
+        } else {
+            (NOT_SAVED, Answer::NotFinal)
+        };
+        self.answer(Some(done.id), done.command, Err(error.to_string()), answer)
+    }
+
+    /// Answers command `id` on the result topic and records the outcome as an event; a
+    /// final answer is then remembered (a command delivered again is answered again, not
+    /// applied again) and its deliveries acknowledged — but only once the event is
+    /// durable: if it cannot be filed, the broker delivers the command again.
     fn answer(
         &mut self,
         id: Option<CommandId>,
         command: Option<Ident<24>>,
         outcome: Result<(), String>,
-        remember: bool,
-        deliveries: Option<&[Delivery]>,
+        answer: Answer<'_>,
     ) -> Result<(), UplinkError> {
         if let Err(e) = &outcome {
             tracing::warn!(command = command.as_deref(), error = %e, "command refused");
         }
-        if let Some(id) = id.as_ref().filter(|_| remember) {
-            self.recent_commands
-                .push_back((id.clone(), outcome.clone()));
-            if self.recent_commands.len() > 256 {
-                self.recent_commands.pop_front();
-            }
-        }
-        let result = command::result_payload(id.as_ref(), command.as_deref(), &outcome);
+        let final_answer = matches!(answer, Answer::Final { .. });
+        let result =
+            command::result_payload(id.as_ref(), command.as_deref(), &outcome, final_answer);
         self.publish(self.topics.result(), false, result, Sent::Status);
         let event =
             command::outcome_event(id.as_ref(), command.as_ref(), &outcome, crate::wall_clock());
-        {
+        let filed = {
             let mut log = lock(&self.log);
             // Durable before the broker is told the command is done with.
             let filed = log
@@ -564,11 +624,25 @@ impl<FS: Filesystem> Link<FS> {
                 .map(|_| ())
                 .map_err(|e| e.to_string())
                 .and_then(|()| log.commit().map(|_| ()).map_err(|e| e.to_string()));
-            if let Err(e) = filed {
-                tracing::error!(error = %e, "could not record a command outcome");
+            if let Err(e) = &filed {
+                tracing::error!(error = %e, "could not record a command outcome; the broker delivers the command again");
             }
-        }
-        if let Some(deliveries) = deliveries {
+            filed.is_ok()
+        };
+        if let (
+            Answer::Final {
+                remember,
+                deliveries,
+            },
+            true,
+        ) = (answer, filed)
+        {
+            if let Some(id) = id.filter(|_| remember) {
+                self.recent_commands.push_back((id, outcome));
+                if self.recent_commands.len() > 256 {
+                    self.recent_commands.pop_front();
+                }
+            }
             self.acknowledge(deliveries);
         }
         self.pump()
@@ -900,13 +974,7 @@ pub async fn run<FS: Filesystem>(
     let _ = link.answer_saved();
     for unsaved in std::mem::take(&mut link.saving) {
         if link.connected {
-            let _ = link.answer(
-                Some(unsaved.id),
-                unsaved.command,
-                Err(NOT_SAVED.to_string()),
-                false,
-                None,
-            );
+            let _ = link.answer_done(unsaved, false);
         }
     }
     if link.connected {

@@ -655,7 +655,16 @@ impl Stage for MonitorStage {
             self.retried_at = Some(Instant::now());
         }
         if self.alarm_unsaved || due || retry || !self.waiting.is_empty() {
+            // A command applied since this round took the outbox has changed its trip
+            // already, but its event is not journaled yet: the trip must not be saved
+            // ahead of it. The save waits for the next round (the outbox is held so that
+            // no command slips in between the look and the save).
+            let outbox = lock(&self.state.outbox);
+            if !outbox.events.is_empty() || outbox.trips_changed {
+                return;
+            }
             self.state.save(std::mem::take(&mut self.waiting));
+            drop(outbox);
             self.alarm_unsaved = false;
             self.changed_since = None;
         }
@@ -714,8 +723,8 @@ impl CommandHandler for MonitorCommands {
         Ok(Applied::Saving(answer))
     }
 
-    fn already_applied(&self, envelope: &Envelope) -> bool {
-        lock(&self.0.monitor).already_applied(envelope)
+    fn already_applied(&self, envelope: &Envelope) -> Option<bool> {
+        Some(lock(&self.0.monitor).already_applied(envelope))
     }
 }
 
@@ -873,6 +882,39 @@ mod tests {
         stage.stopped(true);
         // Told while the uplink (which holds `commands`) is still there to answer.
         assert_eq!(c.try_recv(), Err(TryRecvError::Closed));
+        drop((commands, stage, state));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn test_a_trip_changed_by_a_command_is_not_saved_before_its_event_is_filed() {
+        let dir = std::env::temp_dir().join(format!("ects-monitor-order-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let t = crate::wall_clock();
+        let state = MonitorState::open(settings(), &dir, t);
+        let mut commands = MonitorCommands(state.clone());
+        let mut stage = MonitorStage::new(state.clone(), PassThrough::new(Default::default(), []));
+        let trip_file = dir.join(STATE_DIR).join(format!("{}.json", hex("D9")));
+        let mut out = Vec::new();
+        // The round takes the (empty) outbox and files; the command comes in between.
+        stage.tick(t, &mut out);
+        let _answer = commands.apply(&arm("a", "D9")).unwrap();
+        stage.filed();
+        state.flush();
+        assert!(
+            !trip_file.exists(),
+            "the trip was saved before its trip.armed was filed"
+        );
+        // The next round files the event, then saves.
+        out.clear();
+        stage.tick(t, &mut out);
+        assert!(
+            out.iter()
+                .any(|e| matches!(e.kind, EventKind::TripArmed(_)))
+        );
+        stage.filed();
+        state.flush();
+        assert!(trip_file.exists());
         drop((commands, stage, state));
         std::fs::remove_dir_all(&dir).unwrap();
     }

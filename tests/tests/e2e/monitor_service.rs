@@ -418,6 +418,8 @@ fn a_command_received_but_not_answered_before_a_sigkill_is_delivered_again() {
             std::thread::sleep(Duration::from_millis(5));
         }
         gw.kill();
+        // An answer published just before the kill may still be on its way.
+        std::thread::sleep(Duration::from_secs(1));
         if !answered(&format!("arm-{n}"))(&sub.received()) {
             killed_unanswered = Some(n);
             break;
@@ -435,6 +437,13 @@ fn a_command_received_but_not_answered_before_a_sigkill_is_delivered_again() {
         sub.wait_for(LONG, answered(&format!("arm-{n}"))),
         "the command received before the kill was never answered: {:?}\n{}",
         results(&sub),
+        gw.log()
+    );
+    // Answered by the new process, which received it again from the broker.
+    assert_eq!(
+        gw.log().matches(&format!("command_id=arm-{n}")).count(),
+        2,
+        "{}",
         gw.log()
     );
     let results = results(&sub);

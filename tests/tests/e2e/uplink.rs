@@ -408,6 +408,9 @@ fn commands_get_one_result_and_one_event_each_even_malformed_oversized_and_unkno
             .unwrap()
             .contains("no trip registry")
     );
+    // `drain` cannot arm trips: not its final word, left for the service.
+    assert_eq!(by_id("c-arm")[0]["final"], false, "{rs:?}");
+    assert_eq!(by_id("c-unknown")[0]["final"], true, "{rs:?}");
     let nameless: Vec<_> = rs.iter().filter(|v| v["command_id"].is_null()).collect();
     assert_eq!(nameless.len(), 2, "malformed and oversized: {rs:?}");
     assert!(nameless.iter().any(|v| {
