@@ -252,6 +252,8 @@ struct Link<FS: Filesystem> {
     saving: Vec<Saving>,
     /// Number of the current connection (command deliveries are acknowledged on theirs).
     connection: u64,
+    /// A publish was not taken (request queue closed or full): reconnect.
+    stalled: bool,
     /// When the last connection was lost (what the broker acknowledged since a resend
     /// window before that may be gone with its state).
     lost_at: Option<Instant>,
@@ -322,7 +324,11 @@ impl<FS: Filesystem> Link<FS> {
                 true
             }
             Err(e) => {
-                tracing::debug!(error = %e, "connection closed under a publish");
+                // The connection's request queue is closed, or full although it is up: a
+                // record fetched for this publish would wait until the next connection
+                // anyway, so a new connection is made (see `run`).
+                tracing::debug!(error = %e, "publish not taken by the MQTT client");
+                self.stalled = true;
                 self.went_down();
                 false
             }
@@ -886,6 +892,7 @@ pub async fn run<FS: Filesystem>(
         recent_commands: VecDeque::new(),
         saving: Vec::new(),
         connection: 0,
+        stalled: false,
         lost_at: None,
         resend_at: None,
         report: UplinkReport::default(),
@@ -897,6 +904,13 @@ pub async fn run<FS: Filesystem>(
     let mut tick = tokio::time::interval(Duration::from_millis(50));
     let mut stop_when = *stop.borrow();
     let result = loop {
+        if std::mem::take(&mut link.stalled) && reconnect_at.is_none() {
+            link.lost(
+                "the MQTT client took no more requests",
+                &mut reconnect_at,
+                &mut backoff,
+            );
+        }
         if let Err(e) = link.answer_saved() {
             break Err(e);
         }
