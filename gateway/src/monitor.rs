@@ -1131,6 +1131,13 @@ impl GatewayMonitor {
                 self.arm(trip, now, out).map_err(|e| e.to_string())
             }
             Command::DisarmTrip(d) => self.disarm(d.declaration.as_str(), officer()?, now, out),
+            // The same geometry again (delivered again after a restart): in effect; applying
+            // it again would reset the progress of every trip on it.
+            Command::UpdateCorridor(_) | Command::UpdateZone(_)
+                if self.already_applied(envelope) =>
+            {
+                Ok(())
+            }
             Command::UpdateCorridor(g) => self.update_geometry(GeometryUpdate {
                 kind: GeometryKind::Corridor,
                 id: g.id.to_string(),
@@ -1595,8 +1602,16 @@ mod tests {
                 r#"{"type":"Feature","properties":{"id":"r1","kind":"rest_stop","radius_m":200,"dwell_limit_s":1800},"geometry":{"type":"Point","coordinates":[30.05,0.0]}}"#
             ),
         );
+        assert!(!m.already_applied(&update));
         m.apply(&update, now, &mut out).unwrap();
         assert_eq!(m.zones.len(), 3);
+        // The same update again is in effect (not applied again); another geometry is not.
+        assert!(m.already_applied(&update));
+        let mut moved = update.clone();
+        if let crate::command::Command::UpdateZone(g) = &mut moved.command {
+            g.geojson["properties"]["radius_m"] = 300.into();
+        }
+        assert!(!m.already_applied(&moved));
         let wrong_id = command(
             "corridor.update",
             &format!(

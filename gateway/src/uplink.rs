@@ -329,7 +329,6 @@ impl<FS: Filesystem> Link<FS> {
                 // anyway, so a new connection is made (see `run`).
                 tracing::debug!(error = %e, "publish not taken by the MQTT client");
                 self.stalled = true;
-                self.went_down();
                 false
             }
         }
@@ -558,11 +557,10 @@ impl<FS: Filesystem> Link<FS> {
                         // few in-flight slots and stall every later command. It is still
                         // answered when saved; a repeat of its id is still recognised.
                         let deliveries = std::mem::take(&mut self.saving[i].deliveries);
-                        if !deliveries.is_empty() {
+                        if self.acknowledge(&deliveries) > 0 {
                             tracing::warn!(command_id = %self.saving[i].id, "command not saved yet; acknowledged to the broker meanwhile");
                             self.saving[i].acked_early = true;
                         }
-                        self.acknowledge(&deliveries);
                     }
                     i += 1;
                     continue;
@@ -616,10 +614,6 @@ impl<FS: Filesystem> Link<FS> {
         if let Err(e) = &outcome {
             tracing::warn!(command = command.as_deref(), error = %e, "command refused");
         }
-        let final_answer = matches!(answer, Answer::Final { .. });
-        let result =
-            command::result_payload(id.as_ref(), command.as_deref(), &outcome, final_answer);
-        self.publish(self.topics.result(), false, result, Sent::Status);
         let event =
             command::outcome_event(id.as_ref(), command.as_ref(), &outcome, crate::wall_clock());
         let filed = {
@@ -635,6 +629,12 @@ impl<FS: Filesystem> Link<FS> {
             }
             filed.is_ok()
         };
+        // Final only if the event is durable: otherwise the broker delivers the command
+        // again and it is judged again.
+        let final_answer = filed && matches!(answer, Answer::Final { .. });
+        let result =
+            command::result_payload(id.as_ref(), command.as_deref(), &outcome, final_answer);
+        self.publish(self.topics.result(), false, result, Sent::Status);
         if let (
             Answer::Final {
                 remember,
@@ -657,15 +657,21 @@ impl<FS: Filesystem> Link<FS> {
     /// Acknowledges command deliveries to the broker (manual acks: see `on_command`).
     /// Only those of the current connection: a packet id of an earlier one may name
     /// another message now (a broker that lost its state); the broker delivers those again.
-    fn acknowledge(&mut self, deliveries: &[Delivery]) {
+    /// Returns how many were acknowledged.
+    fn acknowledge(&mut self, deliveries: &[Delivery]) -> usize {
+        let mut acked = 0;
         for d in deliveries
             .iter()
             .filter(|d| d.connection == self.connection)
         {
-            if let Err(e) = self.client.try_ack(&d.publish) {
-                tracing::debug!(error = %e, "command delivery not acknowledged (delivered again)");
+            match self.client.try_ack(&d.publish) {
+                Ok(()) => acked += 1,
+                Err(e) => {
+                    tracing::debug!(error = %e, "command delivery not acknowledged (delivered again)")
+                }
             }
         }
+        acked
     }
 
     fn drained(&mut self) -> bool {
@@ -779,10 +785,12 @@ impl<FS: Filesystem> Link<FS> {
             Event::Incoming(Packet::Publish(p)) => {
                 match self.topics.command_name(&p.topic).map(str::to_owned) {
                     Some(name) => self.on_command(&name, p)?,
-                    None => self.acknowledge(&[Delivery {
-                        connection: self.connection,
-                        publish: p,
-                    }]),
+                    None => {
+                        self.acknowledge(&[Delivery {
+                            connection: self.connection,
+                            publish: p,
+                        }]);
+                    }
                 }
             }
             Event::Incoming(Packet::Disconnect) => {
@@ -904,9 +912,12 @@ pub async fn run<FS: Filesystem>(
     let mut tick = tokio::time::interval(Duration::from_millis(50));
     let mut stop_when = *stop.borrow();
     let result = loop {
-        if std::mem::take(&mut link.stalled) && reconnect_at.is_none() {
+        if std::mem::take(&mut link.stalled) && reconnect_at.is_none() && !conn.poller.is_finished()
+        {
+            // The request queue is full on a live connection (a closed one reports its
+            // own error through `conn.events`, read below).
             link.lost(
-                "the MQTT client took no more requests",
+                "the MQTT client's request queue is full",
                 &mut reconnect_at,
                 &mut backoff,
             );
