@@ -24,6 +24,7 @@ pub mod command;
 pub mod config;
 pub mod demo;
 pub mod gpio;
+pub mod health;
 pub mod journal;
 pub mod monitor;
 pub mod payload;

@@ -150,6 +150,9 @@ impl Job {
                     failed.batch.store(batch, AtomicOrdering::SeqCst);
                     failed.blocked.store(true, AtomicOrdering::SeqCst);
                     failed.pending.store(true, AtomicOrdering::SeqCst);
+                    crate::health::STORAGE.trips_saved(false);
+                } else if last {
+                    crate::health::STORAGE.trips_saved(true);
                 }
             }
             Job::Remove(paths) => {

@@ -453,3 +453,61 @@ fn a_command_received_but_not_answered_before_a_sigkill_is_delivered_again() {
         .unwrap();
     assert_eq!(result["ok"], true, "{results:?}");
 }
+
+/// A trip state that cannot be saved (the SD card failing) shows at central: the status
+/// answering `status.request` says `"trips": "failing"`, and the `trip.arm` that could not
+/// be saved gets no `ok`.
+#[test]
+fn a_failing_trip_state_save_shows_in_the_status() {
+    let broker = Mosquitto::start("mon-storage");
+    let sub = Subscriber::start(broker.port, "mon-storage-sub", "ects/v1/ke-test-01/#");
+    let gps = Pty::open();
+    let gw = Service::start("mon-storage", broker.port, &gps);
+    wait_online(&sub);
+    let storage = |r: &[(String, String)]| -> Vec<Value> {
+        r.iter()
+            .filter(|(t, _)| t.ends_with("/status"))
+            .filter_map(|(_, p)| serde_json::from_str::<Value>(p).ok())
+            .map(|v| v["storage"].clone())
+            .collect()
+    };
+    assert_eq!(
+        storage(&sub.received()).last().unwrap(),
+        &serde_json::json!({"journal": "ok", "trips": "ok"})
+    );
+    // The trips directory is replaced by a file: every save fails from now on.
+    let trips = gw.dir.join("state").join("trips");
+    std::fs::remove_dir_all(&trips).unwrap();
+    std::fs::write(&trips, "in the way").unwrap();
+    publish_command(
+        broker.port,
+        "trip.arm",
+        r#"{"v":1,"command_id":"arm-s","officer":"KRA-0042","args":{"declaration":"22MBA0000020","vehicle":"KDA 20","seals":["E-20"],"corridor":"northern","origin":"mombasa-port","destination":"kigali-icd","deadline":"2099-01-01T00:00:00Z"}}"#,
+    );
+    let deadline = std::time::Instant::now() + LONG;
+    let mut n = 0;
+    while !storage(&sub.received())
+        .iter()
+        .any(|s| s["trips"] == "failing")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no failing storage in the status: {:?}\n{}",
+            storage(&sub.received()),
+            gw.log()
+        );
+        n += 1;
+        publish_command(
+            broker.port,
+            "status.request",
+            &format!(r#"{{"v":1,"command_id":"st-{n}"}}"#),
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(
+        !results(&sub)
+            .iter()
+            .any(|r| r["command_id"] == "arm-s" && r["ok"] == true),
+        "a trip.arm answered ok though its trip could not be saved"
+    );
+}
