@@ -1,17 +1,15 @@
-//! Storage health, shared by the parts of the gateway that write to the SD card and the
-//! uplink's status payload, so that a failing card shows at central (`storage` in the
-//! retained status) and not only in the unit's log.
+//! Storage health for the uplink's status payload, so that a failing SD card shows at
+//! central (`storage` in the retained status) and not only in the unit's log.
 //!
-//! Invariant: each flag says whether the latest attempt of its kind failed — a journal
-//! commit (`journal`), a save of the trips' state (`trips`). Process-wide: one gateway
-//! runs per process.
+//! The journal tracks its own (`Stats::io_failing`); this holds the trip-state saver's:
+//! whether the latest save of the trips' state failed (set by the saver thread, cleared by
+//! the next save that succeeds). Process-wide: one gateway runs per process.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Whether the latest journal commit and trip-state save failed.
+/// Whether the latest trip-state save failed.
 #[derive(Debug)]
 pub struct StorageHealth {
-    journal_failing: AtomicBool,
     trips_failing: AtomicBool,
 }
 
@@ -22,14 +20,8 @@ impl StorageHealth {
     /// All well.
     pub const fn new() -> Self {
         StorageHealth {
-            journal_failing: AtomicBool::new(false),
             trips_failing: AtomicBool::new(false),
         }
-    }
-
-    /// Records the outcome of a journal commit.
-    pub fn journal_committed(&self, ok: bool) {
-        self.journal_failing.store(!ok, Ordering::Relaxed);
     }
 
     /// Records the outcome of a trip-state save.
@@ -37,18 +29,13 @@ impl StorageHealth {
         self.trips_failing.store(!ok, Ordering::Relaxed);
     }
 
-    /// `{"journal": "ok"|"failing", "trips": "ok"|"failing"}` for the status payload.
-    pub fn to_json(&self) -> serde_json::Value {
-        let word = |failing: &AtomicBool| {
-            if failing.load(Ordering::Relaxed) {
-                "failing"
-            } else {
-                "ok"
-            }
-        };
+    /// `{"journal": "ok"|"failing", "trips": "ok"|"failing"}` for the status payload,
+    /// given the journal's own state.
+    pub fn to_json(&self, journal_failing: bool) -> serde_json::Value {
+        let word = |failing: bool| if failing { "failing" } else { "ok" };
         serde_json::json!({
-            "journal": word(&self.journal_failing),
-            "trips": word(&self.trips_failing),
+            "journal": word(journal_failing),
+            "trips": word(self.trips_failing.load(Ordering::Relaxed)),
         })
     }
 }
@@ -64,20 +51,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn test_the_latest_outcome_of_each_kind_is_reported() {
+    fn test_the_latest_save_and_the_journal_state_are_reported() {
         let h = StorageHealth::new();
-        assert_eq!(
-            h.to_json(),
-            serde_json::json!({"journal": "ok", "trips": "ok"})
-        );
+        let json = |journal, trips| serde_json::json!({"journal": journal, "trips": trips});
+        assert_eq!(h.to_json(false), json("ok", "ok"));
         h.trips_saved(false);
-        assert_eq!(h.to_json()["trips"], "failing");
-        assert_eq!(h.to_json()["journal"], "ok");
-        h.journal_committed(false);
+        assert_eq!(h.to_json(false), json("ok", "failing"));
         h.trips_saved(true);
-        assert_eq!(
-            h.to_json(),
-            serde_json::json!({"journal": "failing", "trips": "ok"})
-        );
+        assert_eq!(h.to_json(true), json("failing", "ok"));
     }
 }

@@ -160,7 +160,7 @@ fn status_payload<FS: Filesystem>(
             .map(|us| ((crate::wall_clock().unix_micros() - us) / 1_000_000).max(0))
             .into();
         v["dropped"] = s.dropped_total.into();
-        v["storage"] = crate::health::STORAGE.to_json();
+        v["storage"] = crate::health::STORAGE.to_json(s.io_failing);
     }
     v.to_string().into_bytes()
 }
@@ -977,9 +977,6 @@ pub async fn run<FS: Filesystem>(
                 let tick_result = lock(&link.log).journal().tick(Instant::now());
                 if let Err(e) = tick_result {
                     tracing::warn!(error = %e, "journal commit deferred");
-                    // Cleared by the next commit that succeeds (the service's pipeline
-                    // commits again every round while one is owed).
-                    crate::health::STORAGE.journal_committed(false);
                 }
                 if let Err(e) = link.answer_saved() {
                     break Err(e);

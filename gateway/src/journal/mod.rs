@@ -203,6 +203,9 @@ pub struct Stats {
     pub bytes_written: u64,
     /// Bytes of sealed segments kept only for the resend window (all acknowledged).
     pub retained_bytes: u64,
+    /// Storage is failing: a sync, ledger store, reclaim or segment roll failed, and the
+    /// journal has not been fully on disk since (the status payload's `storage.journal`).
+    pub io_failing: bool,
 }
 
 /// The outcome of an append.
@@ -418,6 +421,9 @@ pub struct Journal<FS: Filesystem = ProductionFilesystem> {
     ledger: Ledger,
     ledger_dirty: bool,
     ledger_dirty_since: Option<Instant>,
+    /// See [`Stats::io_failing`]: set by any I/O failure, cleared by a tick that finds
+    /// everything on disk.
+    io_failing: bool,
     drops: Vec<DropReport>,
     refusing_positions: bool,
     /// The last write failed for lack of space and nothing could be evicted.
@@ -476,6 +482,7 @@ impl<FS: Filesystem> Journal<FS> {
             ledger: Ledger::default(),
             ledger_dirty: false,
             ledger_dirty_since: None,
+            io_failing: false,
             drops: Vec::new(),
             refusing_positions: false,
             disk_full: false,
@@ -752,6 +759,7 @@ impl<FS: Filesystem> Journal<FS> {
             Err(JournalError::Io { path, source }) => {
                 // Refused before it was accepted (the segment could not be rolled, the
                 // sequence reservation not stored): a drop like any other.
+                self.io_failing = true;
                 let refusal = self.refuse(stream, severity);
                 if source.kind() == std::io::ErrorKind::StorageFull {
                     tracing::warn!(path = %path.display(), "disk full: record refused");
@@ -894,6 +902,12 @@ impl<FS: Filesystem> Journal<FS> {
                 first_err.get_or_insert(e);
             }
         }
+        if first_err.is_some() {
+            self.io_failing = true;
+        } else if !self.ledger_dirty && self.streams.iter().all(|s| s.dirty_since.is_none()) {
+            // Everything on disk, and this tick's reclaim worked: storage is fine again.
+            self.io_failing = false;
+        }
         first_err.map_or(Ok(()), Err)
     }
 
@@ -1035,6 +1049,12 @@ impl<FS: Filesystem> Journal<FS> {
     }
 
     fn sync_stream(&mut self, stream: Stream) -> Result<()> {
+        let synced = self.sync_stream_inner(stream);
+        self.io_failing |= synced.is_err();
+        synced
+    }
+
+    fn sync_stream_inner(&mut self, stream: Stream) -> Result<()> {
         self.write_pending(stream)?;
         let i = index(stream);
         let path = match self.streams[i].open_segment() {
@@ -1638,6 +1658,7 @@ impl<FS: Filesystem> Journal<FS> {
             refusing_positions: self.refusing_positions || self.disk_full,
             bytes_written: self.bytes_written,
             retained_bytes: self.streams.iter().map(StreamState::retained_bytes).sum(),
+            io_failing: self.io_failing,
         }
     }
 

@@ -1085,3 +1085,26 @@ fn check_model(ops: Vec<Op>, window: Duration) -> std::result::Result<(), TestCa
     }
     Ok(())
 }
+
+#[test]
+fn test_io_failing_is_set_by_a_failed_write_and_cleared_once_everything_is_on_disk() {
+    let fs = TestFilesystem::new();
+    let now = Instant::now();
+    let (mut j, _) = open(&fs, &config());
+    append(&mut j, Stream::Events, Severity::Critical, 1_000, now).unwrap();
+    j.tick(now).unwrap();
+    assert!(!j.stats().io_failing);
+    // The card takes nothing more.
+    fs.set_capacity(Some(1));
+    let r = append(&mut j, Stream::Events, Severity::Critical, 1_000, now);
+    assert!(j.stats().io_failing, "{r:?}");
+    let _ = j.tick(now + Duration::from_secs(5));
+    assert!(
+        j.stats().io_failing,
+        "still failing while nothing can be written"
+    );
+    // It works again: the next tick gets everything to disk and says so.
+    fs.set_capacity(None);
+    j.tick(now + Duration::from_secs(10)).unwrap();
+    assert!(!j.stats().io_failing);
+}

@@ -228,7 +228,6 @@ impl Sink {
                     .inspect_err(|e| tracing::error!(error = %e, "journal commit failed: events not yet durable, device replies withheld"))
                     .is_ok();
                 self.owed.store(!ok, Ordering::SeqCst);
-                crate::health::STORAGE.journal_committed(ok);
                 ok
             } else {
                 true

@@ -477,8 +477,16 @@ fn a_failing_trip_state_save_shows_in_the_status() {
     );
     // The trips directory is replaced by a file: every save fails from now on.
     let trips = gw.dir.join("state").join("trips");
-    std::fs::remove_dir_all(&trips).unwrap();
-    std::fs::write(&trips, "in the way").unwrap();
+    // (A save in progress may recreate the directory under us: try until the file holds.)
+    let deadline = std::time::Instant::now() + LONG;
+    while !(std::fs::remove_dir_all(&trips).is_ok() && std::fs::write(&trips, "in the way").is_ok())
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "could not replace {trips:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     publish_command(
         broker.port,
         "trip.arm",
