@@ -865,11 +865,6 @@ impl GatewayMonitor {
             .position(|t| t.monitor.plan().declaration.as_str() == declaration)
             .ok_or_else(|| format!("no trip {declaration}"))?;
         let entry = &mut self.trips[i];
-        if entry.monitor.is_disarmed() {
-            // Disarmed already (this command delivered again, or another officer's): in
-            // effect, nothing new to record.
-            return Ok(());
-        }
         with_geo(&self.corridors, &self.zones, |geo| {
             entry.monitor.disarm(officer, geo, now, |e| out.push(e))
         })
@@ -1091,6 +1086,12 @@ impl GatewayMonitor {
                 .clone()
                 .ok_or_else(|| "officer: required for trip commands".to_string())
         };
+        if self.already_applied(envelope) {
+            // In effect already: central retrying a command it had no answer to, or the
+            // broker delivering it again after a restart. Answer ok and raise nothing new
+            // (applying a geometry again would reset the progress of every trip on it).
+            return Ok(());
+        }
         match &envelope.command {
             Command::ArmTrip(a) => {
                 if let Some(t) = self
@@ -1098,12 +1099,6 @@ impl GatewayMonitor {
                     .iter()
                     .find(|t| t.monitor.plan().declaration == a.declaration)
                 {
-                    if self.already_applied(envelope) {
-                        // The same arm again: central retrying a command it had no answer
-                        // to, or the broker delivering it again after a restart. It is
-                        // done: answer ok, raise nothing new.
-                        return Ok(());
-                    }
                     if t.monitor.is_disarmed() {
                         return Err(format!(
                             "trip {} was disarmed; a declaration is armed once",
@@ -1131,13 +1126,6 @@ impl GatewayMonitor {
                 self.arm(trip, now, out).map_err(|e| e.to_string())
             }
             Command::DisarmTrip(d) => self.disarm(d.declaration.as_str(), officer()?, now, out),
-            // The same geometry again (delivered again after a restart): in effect; applying
-            // it again would reset the progress of every trip on it.
-            Command::UpdateCorridor(_) | Command::UpdateZone(_)
-                if self.already_applied(envelope) =>
-            {
-                Ok(())
-            }
             Command::UpdateCorridor(g) => self.update_geometry(GeometryUpdate {
                 kind: GeometryKind::Corridor,
                 id: g.id.to_string(),

@@ -36,7 +36,7 @@ use tokio::sync::{Notify, mpsc, watch};
 use crate::command::{self, Applied, Command, CommandHandler, Refused};
 use crate::journal::event_log::EventLog;
 use crate::journal::fs::Filesystem;
-use crate::journal::{JournalError, Stream};
+use crate::journal::JournalError;
 use crate::tls::{TlsError, TlsSettings, client_config};
 use crate::topic::Topics;
 
@@ -404,20 +404,8 @@ impl<FS: Filesystem> Link<FS> {
                     break; // the next tick refills the bucket
                 }
             }
-            let batch = {
-                let mut log = lock(&self.log);
-                let j = log.journal();
-                // Critical events first, then other events, then positions: a fresh alarm
-                // never waits behind a backlog of lesser events.
-                let mut batch = Vec::new();
-                for stream in Stream::ALL {
-                    batch = j.next_batch(stream, want)?;
-                    if !batch.is_empty() {
-                        break;
-                    }
-                }
-                batch
-            };
+            // Critical events first, then other events, then positions.
+            let batch = lock(&self.log).journal().next_batch_in_order(want)?;
             if batch.is_empty() {
                 break;
             }
@@ -448,8 +436,11 @@ impl<FS: Filesystem> Link<FS> {
             connection: self.connection,
             publish,
         };
-        let (id, command, outcome) = match command::parse(name, &delivery.publish.payload) {
-            Err(r) => (r.command_id, r.command, Err(r.error)),
+        // Only a command that parsed is remembered: one refused as malformed may come back
+        // corrected under the same id.
+        let (id, command, outcome, remember) = match command::parse(name, &delivery.publish.payload)
+        {
+            Err(r) => (r.command_id, r.command, Err(r.error), false),
             Ok(envelope) => {
                 tracing::info!(command = name, command_id = %envelope.command_id, "command received");
                 let name = Ident::<24>::new(name).ok();
@@ -491,13 +482,13 @@ impl<FS: Filesystem> Link<FS> {
                         None => Err(Refused::NotNow(e)),
                     }
                 });
-                let applied: Result<Applied, Refused> = match &envelope.command {
-                    _ if fresh.is_err() => fresh.map(|()| Applied::Done),
-                    Command::StatusRequest => {
+                let applied: Result<Applied, Refused> = match (fresh, &envelope.command) {
+                    (Err(stale), _) => Err(stale),
+                    (Ok(()), Command::StatusRequest) => {
                         self.publish_status("online")?;
                         Ok(Applied::Done)
                     }
-                    _ => match self.commands.as_mut() {
+                    (Ok(()), _) => match self.commands.as_mut() {
                         Some(handler) => handler.apply(&envelope),
                         None => Err(Refused::NotNow("commands are not handled here".into())),
                     },
@@ -514,8 +505,8 @@ impl<FS: Filesystem> Link<FS> {
                         });
                         return Ok(());
                     }
-                    Ok(Applied::Done) => (Some(envelope.command_id), name, Ok(())),
-                    Err(Refused::Final(e)) => (Some(envelope.command_id), name, Err(e)),
+                    Ok(Applied::Done) => (Some(envelope.command_id), name, Ok(()), true),
+                    Err(Refused::Final(e)) => (Some(envelope.command_id), name, Err(e), true),
                     Err(Refused::NotNow(e)) => {
                         // Answered, not remembered, not acknowledged: the broker delivers
                         // it again (to the service, once it runs).
@@ -529,9 +520,6 @@ impl<FS: Filesystem> Link<FS> {
                 }
             }
         };
-        // Only a command that parsed is remembered: one refused as malformed may come back
-        // corrected under the same id.
-        let remember = outcome.is_ok() || command::parse(name, &delivery.publish.payload).is_ok();
         self.answer(
             id,
             command,

@@ -1235,6 +1235,22 @@ impl<FS: Filesystem> Journal<FS> {
         std::mem::take(&mut self.drops)
     }
 
+    /// The next batch of the first stream in [`Stream::ALL`] order that has one: critical
+    /// events first, then other events, then positions, so that a fresh alarm never waits
+    /// behind a backlog of lesser records (how the uplink reads).
+    ///
+    /// # Errors
+    /// As [`Journal::next_batch`].
+    pub fn next_batch_in_order(&mut self, max: usize) -> Result<Vec<Record>> {
+        for stream in Stream::ALL {
+            let batch = self.next_batch(stream, max)?;
+            if !batch.is_empty() {
+                return Ok(batch);
+            }
+        }
+        Ok(Vec::new())
+    }
+
     /// Reads up to `max` records of `stream` from its cursor, in order, and marks them in
     /// flight. Corrupt records are skipped and counted as drops.
     ///
