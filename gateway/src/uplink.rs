@@ -34,9 +34,9 @@ use rumqttc::{
 use tokio::sync::{Notify, mpsc, watch};
 
 use crate::command::{self, Applied, Command, CommandHandler, Refused};
+use crate::journal::JournalError;
 use crate::journal::event_log::EventLog;
 use crate::journal::fs::Filesystem;
-use crate::journal::JournalError;
 use crate::tls::{TlsError, TlsSettings, client_config};
 use crate::topic::Topics;
 

@@ -751,6 +751,43 @@ mod tests {
         )
     }
 
+    /// `zone.update` adding rest stop r1 (200 m around 30.05° E on the equator).
+    fn rest_stop_update() -> Envelope {
+        let rest = r#"{"type":"Feature","properties":{"id":"r1","kind":"rest_stop","radius_m":200},"geometry":{"type":"Point","coordinates":[30.05,0.0]}}"#;
+        command(
+            "zone.update",
+            &format!(
+                r#"{{"v":1,"command_id":"z","officer":"K","args":{{"id":"r1","geojson":{rest}}}}}"#
+            ),
+        )
+    }
+
+    /// The saved state file of trip `declaration` under `dir`.
+    fn trip_file(dir: &Path, declaration: &str) -> PathBuf {
+        dir.join(STATE_DIR)
+            .join(format!("{}.json", hex(declaration)))
+    }
+
+    /// A fresh state directory `ects-monitor-<name>-<pid>`, the wall clock's time, and a
+    /// monitor there with its command handler and stage.
+    fn started(
+        name: &str,
+    ) -> (
+        PathBuf,
+        Timestamp,
+        Arc<MonitorState>,
+        MonitorCommands,
+        MonitorStage,
+    ) {
+        let dir = std::env::temp_dir().join(format!("ects-monitor-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let t = crate::wall_clock();
+        let state = MonitorState::open(settings(), &dir, t);
+        let commands = MonitorCommands(state.clone());
+        let stage = MonitorStage::new(state.clone(), PassThrough::new(Default::default(), []));
+        (dir, t, state, commands, stage)
+    }
+
     #[test]
     fn test_trips_and_geometry_updates_survive_a_restart() {
         let dir = std::env::temp_dir().join(format!("ects-monitor-state-{}", std::process::id()));
@@ -759,13 +796,7 @@ mod tests {
         let state = MonitorState::open(settings(), &dir, t);
         let mut commands = MonitorCommands(state.clone());
         // A rest stop added by central, then a trip whose destination is that zone.
-        let rest = r#"{"type":"Feature","properties":{"id":"r1","kind":"rest_stop","radius_m":200},"geometry":{"type":"Point","coordinates":[30.05,0.0]}}"#;
-        commands
-            .apply(&command(
-                "zone.update",
-                &format!(r#"{{"v":1,"command_id":"z","officer":"K","args":{{"id":"r1","geojson":{rest}}}}}"#),
-            ))
-            .unwrap();
+        commands.apply(&rest_stop_update()).unwrap();
         commands
             .apply(&command(
                 "trip.arm",
@@ -800,12 +831,7 @@ mod tests {
     #[test]
     fn test_a_command_is_confirmed_only_once_what_it_changed_is_on_disk() {
         use tokio::sync::oneshot::error::TryRecvError;
-        let dir = std::env::temp_dir().join(format!("ects-monitor-told-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let t = crate::wall_clock();
-        let state = MonitorState::open(settings(), &dir, t);
-        let mut commands = MonitorCommands(state.clone());
-        let mut stage = MonitorStage::new(state.clone(), PassThrough::new(Default::default(), []));
+        let (dir, t, state, mut commands, mut stage) = started("told");
         let mut out = Vec::new();
         stage.tick(t, &mut out);
         stage.filed();
@@ -814,7 +840,7 @@ mod tests {
             Applied::Saving(rx) => rx,
             Applied::Done => panic!("a trip command must wait for its save"),
         };
-        let trip_file = |d: &str| dir.join(STATE_DIR).join(format!("{}.json", hex(d)));
+        let trip_file = |d: &str| trip_file(&dir, d);
 
         // Applied in memory: not confirmed until the stage has filed its event and the
         // saver has written the trip.
@@ -851,15 +877,7 @@ mod tests {
         // The disk works again, and a geometry command comes first: its own save (the
         // geometry only) must not count as the rewrite that saves D2.
         std::fs::remove_file(&trips).unwrap();
-        let rest = r#"{"type":"Feature","properties":{"id":"r1","kind":"rest_stop","radius_m":200},"geometry":{"type":"Point","coordinates":[30.05,0.0]}}"#;
-        let mut z = saving(
-            commands
-                .apply(&command(
-                    "zone.update",
-                    &format!(r#"{{"v":1,"command_id":"z","officer":"K","args":{{"id":"r1","geojson":{rest}}}}}"#),
-                ))
-                .unwrap(),
-        );
+        let mut z = saving(commands.apply(&rest_stop_update()).unwrap());
         state.flush();
         assert_eq!(
             b.try_recv(),
@@ -891,13 +909,8 @@ mod tests {
 
     #[test]
     fn test_a_trip_changed_by_a_command_is_not_saved_before_its_event_is_filed() {
-        let dir = std::env::temp_dir().join(format!("ects-monitor-order-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let t = crate::wall_clock();
-        let state = MonitorState::open(settings(), &dir, t);
-        let mut commands = MonitorCommands(state.clone());
-        let mut stage = MonitorStage::new(state.clone(), PassThrough::new(Default::default(), []));
-        let trip_file = dir.join(STATE_DIR).join(format!("{}.json", hex("D9")));
+        let (dir, t, state, mut commands, mut stage) = started("order");
+        let trip_file = trip_file(&dir, "D9");
         let mut out = Vec::new();
         // The round takes the (empty) outbox and files; the command comes in between.
         stage.tick(t, &mut out);
@@ -1003,12 +1016,7 @@ mod tests {
 
     #[test]
     fn test_commands_are_refused_once_stopping_and_none_accepted_is_lost() {
-        let dir = std::env::temp_dir().join(format!("ects-monitor-stop-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let t = crate::wall_clock();
-        let state = MonitorState::open(settings(), &dir, t);
-        let mut commands = MonitorCommands(state.clone());
-        let mut stage = MonitorStage::new(state.clone(), PassThrough::new(Default::default(), []));
+        let (dir, t, state, mut commands, mut stage) = started("stop");
         // Applied just before the stop: its event reaches the final tick.
         commands.apply(&arm("a", "D1")).unwrap();
         stage.stopping();

@@ -113,6 +113,45 @@ fn wait_online(sub: &Subscriber) {
     );
 }
 
+/// A broker, central's subscriber to the test gateway's topics, a GPS pseudo-terminal,
+/// and the gateway (`name` names all of them), once the gateway is online.
+fn started(name: &str) -> (Mosquitto, Subscriber, Pty, Service) {
+    let broker = Mosquitto::start(name);
+    let sub = Subscriber::start(broker.port, &format!("{name}-sub"), "ects/v1/ke-test-01/#");
+    let gps = Pty::open();
+    let gw = Service::start(name, broker.port, &gps);
+    wait_online(&sub);
+    (broker, sub, gps, gw)
+}
+
+/// A `trip.arm` on the northern corridor, Mombasa port to Kigali, by officer KRA-0042.
+fn arm_northern(
+    id: &str,
+    declaration: &str,
+    vehicle: &str,
+    seal: &str,
+    expires_at: Option<&str>,
+) -> String {
+    let mut command = serde_json::json!({
+        "v": 1,
+        "command_id": id,
+        "officer": "KRA-0042",
+        "args": {
+            "declaration": declaration,
+            "vehicle": vehicle,
+            "seals": [seal],
+            "corridor": "northern",
+            "origin": "mombasa-port",
+            "destination": "kigali-icd",
+            "deadline": "2099-01-01T00:00:00Z",
+        },
+    });
+    if let Some(at) = expires_at {
+        command["expires_at"] = at.into();
+    }
+    command.to_string()
+}
+
 /// Central publishes command `name` (QoS 1) to the test gateway.
 fn publish_command(port: u16, name: &str, body: &str) {
     let ok = Command::new("mosquitto_pub")
@@ -222,15 +261,11 @@ fn sigkill_mid_deviation_resumes_with_exactly_one_alarm() {
 
 #[test]
 fn a_trip_armed_by_command_is_monitored() {
-    let broker = Mosquitto::start("mon-cmd");
-    let sub = Subscriber::start(broker.port, "mon-cmd-sub", "ects/v1/ke-test-01/#");
-    let gps = Pty::open();
-    let _gw = Service::start("mon-cmd", broker.port, &gps);
-    wait_online(&sub);
+    let (broker, sub, _gps, _gw) = started("mon-cmd");
     let publish = |name: &str, body: &str| publish_command(broker.port, name, body);
     publish(
         "trip.arm",
-        r#"{"v":1,"command_id":"arm-7","officer":"KRA-0042","args":{"declaration":"22MBA0000007","vehicle":"KDA 7","seals":["E-7"],"corridor":"northern","origin":"mombasa-port","destination":"kigali-icd","deadline":"2099-01-01T00:00:00Z"}}"#,
+        &arm_northern("arm-7", "22MBA0000007", "KDA 7", "E-7", None),
     );
     publish(
         "trip.disarm",
@@ -275,11 +310,7 @@ fn a_trip_armed_by_command_is_monitored() {
 /// then, one whose `expires_at` has passed is refused and says so.
 #[test]
 fn commands_queued_while_offline_are_applied_unless_expired() {
-    let broker = Mosquitto::start("mon-queued");
-    let sub = Subscriber::start(broker.port, "mon-queued-sub", "ects/v1/ke-test-01/#");
-    let gps = Pty::open();
-    let mut gw = Service::start("mon-queued", broker.port, &gps);
-    wait_online(&sub);
+    let (broker, sub, _gps, mut gw) = started("mon-queued");
     gw.kill();
     assert!(
         sub.wait_for(LONG, |r| r
@@ -293,20 +324,20 @@ fn commands_queued_while_offline_are_applied_unless_expired() {
         .as_secs() as i64;
     let rfc3339 = |t: i64| ects_firmware::time::Timestamp::from_unix_seconds(t).to_string();
     let publish = |name: &str, body: &str| publish_command(broker.port, name, body);
-    let arm = |id: &str, declaration: &str, expiry: &str| {
-        format!(
-            r#"{{"v":1,"command_id":"{id}",{expiry}"officer":"KRA-0042","args":{{"declaration":"{declaration}","vehicle":"KDA 8","seals":["S-{declaration}"],"corridor":"northern","origin":"mombasa-port","destination":"kigali-icd","deadline":"2099-01-01T00:00:00Z"}}}}"#
+    let arm = |id: &str, declaration: &str, expires_at: Option<&str>| {
+        arm_northern(
+            id,
+            declaration,
+            "KDA 8",
+            &format!("S-{declaration}"),
+            expires_at,
         )
     };
     publish(
         "trip.arm",
-        &arm(
-            "late-1",
-            "22MBA0000008",
-            &format!(r#""expires_at":"{}","#, rfc3339(now + 1)),
-        ),
+        &arm("late-1", "22MBA0000008", Some(&rfc3339(now + 1))),
     );
-    publish("trip.arm", &arm("keep-1", "22MBA0000009", ""));
+    publish("trip.arm", &arm("keep-1", "22MBA0000009", None));
     std::thread::sleep(Duration::from_millis(2_500));
     gw.spawn();
     assert!(
@@ -350,16 +381,8 @@ fn commands_queued_while_offline_are_applied_unless_expired() {
 /// (arming another plan under its declaration is refused as already armed).
 #[test]
 fn a_command_answered_ok_survives_a_sigkill_right_after() {
-    let broker = Mosquitto::start("mon-okkill");
-    let sub = Subscriber::start(broker.port, "mon-okkill-sub", "ects/v1/ke-test-01/#");
-    let gps = Pty::open();
-    let mut gw = Service::start("mon-okkill", broker.port, &gps);
-    wait_online(&sub);
-    let arm = |id: &str, vehicle: &str| {
-        format!(
-            r#"{{"v":1,"command_id":"{id}","officer":"KRA-0042","args":{{"declaration":"22MBA0000010","vehicle":"{vehicle}","seals":["E-10"],"corridor":"northern","origin":"mombasa-port","destination":"kigali-icd","deadline":"2099-01-01T00:00:00Z"}}}}"#
-        )
-    };
+    let (broker, sub, _gps, mut gw) = started("mon-okkill");
+    let arm = |id: &str, vehicle: &str| arm_northern(id, "22MBA0000010", vehicle, "E-10", None);
     publish_command(broker.port, "trip.arm", &arm("first", "KDA 10"));
     assert!(sub.wait_for(LONG, answered("first")), "no result");
     gw.kill();
@@ -391,14 +414,14 @@ fn a_command_answered_ok_survives_a_sigkill_right_after() {
 /// restart the broker delivers the command again, and it is applied and answered.
 #[test]
 fn a_command_received_but_not_answered_before_a_sigkill_is_delivered_again() {
-    let broker = Mosquitto::start("mon-unacked");
-    let sub = Subscriber::start(broker.port, "mon-unacked-sub", "ects/v1/ke-test-01/#");
-    let gps = Pty::open();
-    let mut gw = Service::start("mon-unacked", broker.port, &gps);
-    wait_online(&sub);
+    let (broker, sub, _gps, mut gw) = started("mon-unacked");
     let arm = |n: u32| {
-        format!(
-            r#"{{"v":1,"command_id":"arm-{n}","officer":"KRA-0042","args":{{"declaration":"22MBA00001{n:02}","vehicle":"KDA {n}","seals":["E-1{n:02}"],"corridor":"northern","origin":"mombasa-port","destination":"kigali-icd","deadline":"2099-01-01T00:00:00Z"}}}}"#
+        arm_northern(
+            &format!("arm-{n}"),
+            &format!("22MBA00001{n:02}"),
+            &format!("KDA {n}"),
+            &format!("E-1{n:02}"),
+            None,
         )
     };
     // The answer waits for the pipeline's next round (up to a second) and a save: a kill
@@ -459,11 +482,7 @@ fn a_command_received_but_not_answered_before_a_sigkill_is_delivered_again() {
 /// be saved gets no `ok`.
 #[test]
 fn a_failing_trip_state_save_shows_in_the_status() {
-    let broker = Mosquitto::start("mon-storage");
-    let sub = Subscriber::start(broker.port, "mon-storage-sub", "ects/v1/ke-test-01/#");
-    let gps = Pty::open();
-    let gw = Service::start("mon-storage", broker.port, &gps);
-    wait_online(&sub);
+    let (broker, sub, _gps, gw) = started("mon-storage");
     let storage = |r: &[(String, String)]| -> Vec<Value> {
         r.iter()
             .filter(|(t, _)| t.ends_with("/status"))
@@ -490,7 +509,7 @@ fn a_failing_trip_state_save_shows_in_the_status() {
     publish_command(
         broker.port,
         "trip.arm",
-        r#"{"v":1,"command_id":"arm-s","officer":"KRA-0042","args":{"declaration":"22MBA0000020","vehicle":"KDA 20","seals":["E-20"],"corridor":"northern","origin":"mombasa-port","destination":"kigali-icd","deadline":"2099-01-01T00:00:00Z"}}"#,
+        &arm_northern("arm-s", "22MBA0000020", "KDA 20", "E-20", None),
     );
     let deadline = std::time::Instant::now() + LONG;
     let mut n = 0;
